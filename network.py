@@ -1,0 +1,321 @@
+"""A fully connected network for MNIST: a list of layer sizes, ReLU or sigmoid
+hidden layers, a softmax output and a cross-entropy loss.
+
+`Network([784, 10])`, `Network([784, 64, 10])` and `Network([784, 64, 64, 10])`
+are the same code: layer i maps `sizes[i]` inputs to `sizes[i + 1]` outputs with
+`a @ W + b`, where W is shaped (fan_in, fan_out) as in the saved CSV files.
+
+All weights and biases live in one flat vector (`params`), and `weights[i]` and
+`biases[i]` are views into it. The gradient has the same layout (`grad`), so an
+optimizer updates every parameter with a few whole-vector NumPy calls and a
+numerical gradient check can walk both vectors side by side.
+
+Backpropagation is written once, in `backprop`, with preallocated buffers: the
+training loop calls it 14,500 times an epoch with batches of 4, where NumPy's
+per-call overhead, not arithmetic, is the cost, and `loss_and_grad` uses the
+same code (in float64) for the gradient checks.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "sigmoid")
+INITS = ("gauss", "xavier")
+
+
+class ParameterFileError(Exception):
+    """A weights or biases CSV is missing, unreadable or of the wrong shape."""
+
+
+class Network:
+    """A fully connected network sized from a list of layer sizes.
+
+    sizes: e.g. [784, 64, 10]; at least an input and an output size.
+    activation: "relu" or "sigmoid", used by the hidden layers.
+    init: "gauss" (0.01 * N(0, 1), as the original project) or
+        "xavier" (N(0, 1) * sqrt(1 / fan_in)); biases start at zero.
+    rng: the numpy Generator that draws the initial weights.
+    dtype: float32 for training speed, float64 for gradient checks.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu",
+                 init: str = "xavier", rng: np.random.Generator | None = None,
+                 dtype=np.float32):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer sizes must be at least two positive numbers, got {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.sizes = sizes
+        self.activation = activation
+        self.dtype = np.dtype(dtype)
+        shapes = [(m, n) for m, n in zip(sizes[:-1], sizes[1:])]
+        total = sum(m * n + n for m, n in shapes)
+        self.params = np.zeros(total, self.dtype)
+        self.grad = np.zeros(total, self.dtype)
+        self.weights, self.biases = _views(self.params, shapes)
+        self._grad_weights, self._grad_biases = _views(self.grad, shapes)
+        # 1 where a parameter is a weight, 0 where it is a bias: L1 skips biases.
+        self._weight_mask = np.zeros(total, self.dtype)
+        for w_mask in _views(self._weight_mask, shapes)[0]:
+            w_mask[...] = 1
+        self._l1_coef: tuple[float, np.ndarray] | None = None
+        self._sign: np.ndarray | None = None
+        self._workspaces: dict[int, _Workspace] = {}
+
+        rng = rng if rng is not None else np.random.default_rng()
+        for w, (fan_in, fan_out) in zip(self.weights, shapes):
+            scale = 0.01 if init == "gauss" else np.sqrt(1.0 / fan_in)
+            w[...] = rng.standard_normal((fan_in, fan_out)) * scale
+
+    @property
+    def num_layers(self) -> int:
+        """The number of weight layers (hidden layers + 1)."""
+        return len(self.weights)
+
+    # ---- training: the one implementation of backpropagation -------------------
+
+    def backprop(self, x: np.ndarray, y_onehot: np.ndarray, scale: float = 1.0,
+                 l1: float = 0.0, probs_out: np.ndarray | None = None) -> None:
+        """Write `scale` times the gradient of the mean loss over the batch into `self.grad`.
+
+        x: (B, sizes[0]) inputs; y_onehot: (B, sizes[-1]) one-hot targets.
+        scale: the training loop passes the learning rate, so the optimizer
+            receives lr * gradient without a pass over every parameter to scale it.
+        l1: lambda of the penalty lambda * sum|W| (weights only).
+        probs_out: optional (B, sizes[-1]) array that receives the softmax output.
+        """
+        ws = self._workspace(x.shape[0])
+        probs = self._forward(x, ws, probs_out)
+        # d(mean cross-entropy)/d(logits) = (softmax - onehot) / B
+        delta = ws.deltas[-1]
+        np.subtract(probs, y_onehot, out=delta)
+        delta *= scale / x.shape[0]
+        for i in range(self.num_layers - 1, -1, -1):
+            a_prev = x if i == 0 else ws.acts[i - 1]
+            np.matmul(a_prev.T, delta, out=self._grad_weights[i])
+            np.sum(delta, axis=0, out=self._grad_biases[i])
+            if i == 0:
+                break
+            prev = ws.deltas[i - 1]
+            np.matmul(delta, self.weights[i].T, out=prev)
+            if self.activation == "relu":
+                prev *= ws.masks[i - 1]
+            else:  # sigmoid'(z) = a * (1 - a)
+                tmp = ws.tmps[i - 1]
+                np.subtract(1, a_prev, out=tmp)
+                tmp *= a_prev
+                prev *= tmp
+            delta = prev
+        if l1:
+            self._add_l1(scale * l1)
+
+    def _forward(self, x: np.ndarray, ws: "_Workspace", probs_out: np.ndarray | None) -> np.ndarray:
+        """The forward pass into the workspace's buffers; returns the softmax output."""
+        a = x
+        last = self.num_layers - 1
+        for i in range(self.num_layers):
+            z = ws.acts[i] if i < last else (probs_out if probs_out is not None else ws.probs)
+            np.matmul(a, self.weights[i], out=z)
+            z += self.biases[i]
+            if i < last:
+                if self.activation == "relu":
+                    np.maximum(z, 0, out=z)
+                    np.greater(z, 0, out=ws.masks[i])
+                else:
+                    _sigmoid_inplace(z)
+            a = z
+        _softmax_inplace(a, ws.row)
+        return a
+
+    def _add_l1(self, coef: float) -> None:
+        """grad += coef * sign(W) for the weights (not the biases)."""
+        # The mask times coef changes once an epoch (with the learning rate): cache it.
+        if self._l1_coef is None or self._l1_coef[0] != coef:
+            self._l1_coef = (coef, self._weight_mask * self.dtype.type(coef))
+        if self._sign is None:
+            self._sign = np.empty_like(self.params)
+        sign = self._sign
+        np.sign(self.params, out=sign)
+        sign *= self._l1_coef[1]
+        self.grad += sign
+
+    def _workspace(self, batch: int) -> "_Workspace":
+        ws = self._workspaces.get(batch)
+        if ws is None:
+            ws = self._workspaces[batch] = _Workspace(self.sizes, batch, self.dtype)
+        return ws
+
+    # ---- the loss, for checks and evaluation ------------------------------------
+
+    def l1_penalty(self) -> float:
+        """sum |W| over the weight matrices (not the biases)."""
+        return float(sum(np.abs(w, dtype=np.float64).sum() for w in self.weights))
+
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, l1: float = 0.0) -> tuple[float, np.ndarray]:
+        """The mean cross-entropy (+ l1 * sum|W|) of a batch and a copy of its gradient.
+
+        x: (N, sizes[0]); y: (N,) integer labels. Uses `backprop`, the code
+        that trains, so a numerical check of this checks the training step.
+        """
+        onehot = np.zeros((len(y), self.sizes[-1]), self.dtype)
+        onehot[np.arange(len(y)), y] = 1
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        self.backprop(x, onehot, 1.0, l1)
+        return self.loss(x, y, l1), self.grad.copy()
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The output layer before softmax, (N, sizes[-1]), for any N."""
+        a = x
+        with np.errstate(over="ignore"):
+            for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+                a = a @ w + b
+                if i < self.num_layers - 1:
+                    a = np.maximum(a, 0) if self.activation == "relu" else _sigmoid_inplace(a)
+        return a
+
+    def predict_proba(self, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """Softmax probabilities (N, sizes[-1]), computed in chunks of rows."""
+        out = np.empty((len(x), self.sizes[-1]), self.dtype)
+        for s in range(0, len(x), chunk):
+            z = self.logits(x[s:s + chunk])
+            out[s:s + chunk] = _softmax_inplace(z, np.empty((len(z), 1), z.dtype))
+        return out
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, l1: float = 0.0,
+                 chunk: int = 4096) -> tuple[float, float]:
+        """(mean cross-entropy + l1 * sum|W|, accuracy as a fraction) over all of x."""
+        total_loss = 0.0
+        correct = 0
+        for s in range(0, len(x), chunk):
+            z = self.logits(x[s:s + chunk])
+            yc = y[s:s + chunk]
+            total_loss += float(_cross_entropy_sum(z, yc))
+            correct += int(np.count_nonzero(z.argmax(axis=1) == yc))
+        loss = total_loss / len(x)
+        if l1:
+            loss += l1 * self.l1_penalty()
+        return loss, correct / len(x)
+
+    def loss(self, x: np.ndarray, y: np.ndarray, l1: float = 0.0) -> float:
+        """The mean cross-entropy (+ l1 * sum|W|) over all of x."""
+        return self.evaluate(x, y, l1)[0]
+
+    # ---- saving and loading -----------------------------------------------------
+
+    def save_csv(self, folder: str | os.PathLike) -> list[Path]:
+        """Write weights_1.csv ... and biases_1.csv ... into folder, atomically.
+
+        Weights are (fan_in, fan_out) matrices, biases one value per line, with
+        enough digits that reading them back gives the same numbers exactly.
+        """
+        folder = Path(folder)
+        fmt = "%.9g" if self.dtype == np.float32 else "%.17g"
+        written = []
+        for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
+            for name, array in ((f"weights_{i}.csv", w), (f"biases_{i}.csv", b.reshape(-1, 1))):
+                path = folder / name
+                tmp = path.with_name(path.name + ".tmp")
+                with open(tmp, "w") as f:
+                    np.savetxt(f, array, fmt=fmt, delimiter=",")
+                os.replace(tmp, path)
+                written.append(path)
+        return written
+
+    def load_csv(self, folder: str | os.PathLike) -> None:
+        """Read weights_1.csv ... and biases_1.csv ... from folder into this network.
+
+        Raises ParameterFileError naming the file when one is missing,
+        unreadable, not numeric, not finite or not of this network's shape.
+        """
+        folder = Path(folder)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
+            w[...] = _read_matrix(folder / f"weights_{i}.csv", w.shape)
+            b[...] = _read_matrix(folder / f"biases_{i}.csv", (b.size, 1)).ravel()
+        extra = folder / f"weights_{self.num_layers + 1}.csv"
+        if extra.exists():
+            raise ParameterFileError(
+                f"{extra}: the run has more weight files than its {self.num_layers} layers; "
+                "the folder mixes two runs")
+
+
+class _Workspace:
+    """Preallocated buffers for one batch size, reused by every training step."""
+
+    def __init__(self, sizes: list[int], batch: int, dtype: np.dtype):
+        hidden = sizes[1:-1]
+        self.acts = [np.empty((batch, n), dtype) for n in hidden]
+        self.masks = [np.empty((batch, n), bool) for n in hidden]
+        self.tmps = [np.empty((batch, n), dtype) for n in hidden]
+        self.deltas = [np.empty((batch, n), dtype) for n in sizes[1:]]
+        self.probs = np.empty((batch, sizes[-1]), dtype)
+        self.row = np.empty((batch, 1), dtype)
+
+
+def _views(flat: np.ndarray, shapes: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Split a flat vector into per-layer weight (fan_in, fan_out) and bias (fan_out,) views."""
+    weights, biases, pos = [], [], 0
+    for m, n in shapes:
+        weights.append(flat[pos:pos + m * n].reshape(m, n))
+        pos += m * n
+        biases.append(flat[pos:pos + n])
+        pos += n
+    return weights, biases
+
+
+def _sigmoid_inplace(z: np.ndarray) -> np.ndarray:
+    """z <- 1 / (1 + exp(-z)), in place.
+
+    exp overflows to inf for z < -88 (float32), which correctly gives 0; the
+    callers silence that warning once around their loops (np.errstate costs a
+    microsecond, as much as the arithmetic of a step's small layer)."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+    return z
+
+
+def _softmax_inplace(z: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in place; row is a (N, 1) scratch buffer.
+
+    Subtracting the row maximum first keeps exp from overflowing."""
+    np.max(z, axis=1, keepdims=True, out=row)
+    z -= row
+    np.exp(z, out=z)
+    np.sum(z, axis=1, keepdims=True, out=row)
+    z /= row
+    return z
+
+
+def _cross_entropy_sum(logits: np.ndarray, y: np.ndarray) -> float:
+    """sum over rows of -log softmax(logits)[y], from the logits directly.
+
+    log-softmax = z - max - log(sum(exp(z - max))) never takes log(0)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1, dtype=np.float64))
+    return float((log_norm - z[np.arange(len(y)), y]).sum())
+
+
+def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read a CSV of numbers and check it is `shape` and finite."""
+    if not path.is_file():
+        raise ParameterFileError(f"{path}: missing; the run folder is incomplete")
+    try:
+        array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ParameterFileError(f"{path}: not a CSV of numbers ({reason})") from None
+    if array.shape != shape:
+        raise ParameterFileError(
+            f"{path}: shape {array.shape[0]}x{array.shape[1]}, expected {shape[0]}x{shape[1]} "
+            "for this run's layer sizes")
+    if not np.isfinite(array).all():
+        raise ParameterFileError(f"{path}: holds NaN or infinite values")
+    return array

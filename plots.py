@@ -1,0 +1,98 @@
+"""Graphs of a run's history, and the rule for when a window may be opened.
+
+Figures are drawn with matplotlib's object API on the Agg canvas and saved
+before anything is shown (the original project saved after plt.show(), which
+wrote blank images), so saving never needs a display.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from matplotlib.figure import Figure
+
+SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange"),
+               "test": ("Test", "tab:green")}
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save a figure atomically as PNG (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_history(rows: Sequence[dict], folder: Path, title: str = "") -> list[Path]:
+    """accuracy.png, loss.png and learning_rate.png of a run's per-epoch history."""
+    epochs = [r["epoch"] for r in rows]
+    paths = []
+    for metric, ylabel, name in (("accuracy", "Accuracy (%)", "accuracy.png"),
+                                 ("loss", "Cross-entropy loss", "loss.png")):
+        fig = Figure(figsize=(7, 4.5))
+        ax = fig.add_subplot()
+        for split, (label, colour) in SPLIT_STYLE.items():
+            values = [r[f"{split}_{metric}"] * (100 if metric == "accuracy" else 1) for r in rows]
+            ax.plot(epochs, values, marker="o" if len(rows) <= 30 else None, markersize=3,
+                    color=colour, label=label)
+        ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
+        _epoch_axis(ax, epochs)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        paths.append(save_figure(fig, folder / name))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(epochs, [r["learning_rate"] for r in rows], marker="o" if len(rows) <= 30 else None,
+            markersize=3, color="tab:purple", label="Learning rate")
+    ax.set_title("Learning rate per epoch" + (f"\n{title}" if title else ""))
+    _epoch_axis(ax, epochs)
+    ax.set_ylabel("Learning rate")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(save_figure(fig, folder / "learning_rate.png"))
+    return paths
+
+
+def _epoch_axis(ax, epochs: Sequence[int]) -> None:
+    ax.set_xlabel("Epoch")
+    if epochs:
+        ax.set_xlim(0.5, max(epochs) + 0.5)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def display_available() -> bool:
+    """Whether a window can be opened: an interactive matplotlib backend and,
+    on Linux, a display. MPLBACKEND is respected (MPLBACKEND=Agg means never)."""
+    backend = os.environ.get("MPLBACKEND", "").lower()
+    if backend:
+        return backend not in ("agg", "pdf", "svg", "ps", "cairo", "template", "pgf") \
+            and not backend.startswith("module://matplotlib_inline")
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def show_images(paths: Sequence[Path]) -> bool:
+    """Open saved PNGs in windows (blocks until they are closed).
+    Returns False, opening nothing, when no display is available."""
+    if not display_available():
+        return False
+    try:
+        import matplotlib.pyplot as plt
+        import matplotlib.image as mpimg
+        for path in paths:
+            fig = plt.figure(path.name, figsize=(7, 4.5))
+            ax = fig.add_axes((0, 0, 1, 1))
+            ax.imshow(mpimg.imread(path))
+            ax.axis("off")
+        plt.show()
+    except Exception:  # a backend that cannot start (no Tk, display gone): the PNGs are saved
+        return False
+    return True

@@ -241,14 +241,18 @@ class Network:
         unreadable, not numeric, not finite or not of this network's shape.
         """
         folder = Path(folder)
+        # Read every file before changing anything, so a bad file leaves the network as it was.
+        arrays = []
         for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            w[...] = _read_matrix(folder / f"weights_{i}.csv", w.shape)
-            b[...] = _read_matrix(folder / f"biases_{i}.csv", (b.size, 1)).ravel()
+            arrays.append((w, _read_matrix(folder / f"weights_{i}.csv", w.shape)))
+            arrays.append((b, _read_matrix(folder / f"biases_{i}.csv", (b.size, 1)).ravel()))
         extra = folder / f"weights_{self.num_layers + 1}.csv"
         if extra.exists():
             raise ParameterFileError(
                 f"{extra}: the run has more weight files than its {self.num_layers} layers; "
                 "the folder mixes two runs")
+        for target, array in arrays:
+            target[...] = array
 
 
 class _Workspace:

@@ -6,6 +6,8 @@ pass over every parameter) and update the flat parameter vector in place.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -27,11 +29,15 @@ class Momentum:
     the classical one.
     """
 
-    # How often (in steps) velocities too small to matter are set to zero.
-    FLUSH_EVERY = 64
-
     def __init__(self, momentum: float = 0.9):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = momentum
+        # How often (in steps) velocities too small to matter are set to zero:
+        # often enough that a velocity above the threshold cannot decay below
+        # the normal range (a factor 1e-8) in between; every 64 steps at 0.9.
+        self.flush_every = 64 if momentum == 0 else \
+            max(1, min(64, int(math.log(1e-8) / math.log(momentum))))
         self.velocity: np.ndarray | None = None
         self.lr: float | None = None
         self.steps = 0
@@ -48,7 +54,7 @@ class Momentum:
         u += lr_grad
         params -= u
         self.steps += 1
-        if self.steps % self.FLUSH_EVERY == 0:
+        if self.steps % self.flush_every == 0:
             self._flush_subnormals()
 
     def _flush_subnormals(self) -> None:
@@ -59,7 +65,7 @@ class Momentum:
         subnormal within an epoch; x86 handles subnormals in microcode, and
         every multiply over the vector then slows several times. A value below
         tiny * 1e8 is some 1e-30 of the weights it moves, and after
-        FLUSH_EVERY steps at 0.9 anything above it is still normal.
+        flush_every steps anything above it is still normal.
         """
         u = self.velocity
         threshold = np.finfo(u.dtype).tiny * 1e8

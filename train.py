@@ -8,11 +8,14 @@ progress bar per epoch, and a run folder with the weights, history and plots.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
 import secrets
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +208,7 @@ def fail(message: str, code: int = 1) -> int:
 
 def epoch_line(rec, epochs: int) -> str:
     width = len(str(epochs))
-    return (f"Epoch {rec.epoch:>{width}}/{epochs}  lr {rec.learning_rate:.3g}  "
+    return (f"Epoch {rec.epoch:>{width}}/{epochs}  lr {rec.learning_rate:.6f}  "
             f"train {100 * rec.train_accuracy:6.2f}% ({rec.train_loss:.4f})  "
             f"val {100 * rec.val_accuracy:6.2f}% ({rec.val_loss:.4f})  "
             f"test {100 * rec.test_accuracy:6.2f}% ({rec.test_loss:.4f})  {rec.seconds:.1f}s")
@@ -219,13 +222,39 @@ def package_versions() -> dict:
             "matplotlib": matplotlib.__version__, "tqdm": tqdm.__version__}
 
 
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # between the steps that handle it themselves
+        print("\nCancelled.", file=sys.stderr)
+        return 130
+
+
+def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     answers = {q.key: getattr(args, q.key) for q in QUESTIONS}
     if answers["layers"] == 0 and answers["activation"] is not None:
         print(f"Note: --activation {answers['activation']} has no effect with 0 hidden layers; "
               "it is ignored and recorded as null.")
         answers["activation"] = None
+    if args.limit is not None and args.limit < args.batch_size:
+        return fail(f"--limit {args.limit} is smaller than one batch (--batch-size {args.batch_size})", 2)
     if args.name is not None:
         from runs import check_run_name
         problem = check_run_name(args.name)
@@ -304,15 +333,18 @@ def main(argv: list[str] | None = None) -> int:
                        batch_size=config.batch_size, l1=config.l1_lambda if config.l1 else 0.0)
         try:
             for rec in epochs:
-                rows.append(rec.as_row())
-                net.save_csv(run_dir)
-                runs.write_history(run_dir / "history.csv", rows)
-                train_seconds += rec.seconds
-                record.update(epochs_completed=rec.epoch, final=rows[-1],
-                              train_seconds=round(train_seconds, 2))
-                runs.write_json(run_dir / "config.json", record)
-                plot_history(rows, run_dir, title)
-                print(epoch_line(rec, config.epochs), flush=True)
+                # Ctrl-C waits until the epoch's files are all written, so the
+                # weights and the history on disk always agree.
+                with deferred_interrupt():
+                    rows.append(rec.as_row())
+                    net.save_csv(run_dir)
+                    runs.write_history(run_dir / "history.csv", rows)
+                    train_seconds += rec.seconds
+                    record.update(epochs_completed=rec.epoch, final=rows[-1],
+                                  train_seconds=round(train_seconds, 2))
+                    runs.write_json(run_dir / "config.json", record)
+                    plot_history(rows, run_dir, title)
+                    print(epoch_line(rec, config.epochs), flush=True)
         except KeyboardInterrupt:
             status, code = "interrupted", 130
             print(f"\nInterrupted: keeping the {len(rows)} completed epoch(s).")

@@ -100,6 +100,8 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     """
     n, classes = len(x), net.sizes[-1]
     steps = n // batch_size
+    if steps == 0:
+        raise ValueError(f"{n} training examples are fewer than one batch of {batch_size}")
     block = min(BLOCK_STEPS, steps) * batch_size
     xs = np.empty((block, x.shape[1]), net.dtype)
     onehot = np.zeros((block, classes), net.dtype)

@@ -1,0 +1,216 @@
+"""Tests of mnist_loader.download_mnist against a local HTTP server and a fake opener; no internet needed."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import io
+import socket
+import threading
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import mnist_loader as ml
+from conftest import REAL_FILE_NAMES, write_fake_mnist
+
+GZ_NAMES = {key: name + ".gz" for key, name in ml.FILE_NAMES.items()}
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the directory; under /short/ it promises more bytes than it sends, then hangs up."""
+
+    def do_GET(self) -> None:
+        if not self.path.startswith("/short/"):
+            return super().do_GET()
+        body = Path(self.directory, "ok", self.path.rsplit("/", 1)[1]).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body) + 1000))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """A server on 127.0.0.1 with mirrors ok/ (small valid files), bad/ (other content), empty/ (404)."""
+    root = tmp_path_factory.mktemp("mirrors")
+    write_fake_mnist(root / "ok", seed=1)
+    write_fake_mnist(root / "bad", seed=2)
+    (root / "empty").mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    md5 = {key: md5_of(root / "ok" / name) for key, name in GZ_NAMES.items()}
+    yield SimpleNamespace(root=root, base=base, md5=md5)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("no_proxy", "*")  # urllib must reach 127.0.0.1 directly even where a proxy is set
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def refused_url() -> str:
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def recording(calls: list[str], opener=urllib.request.urlopen):
+    def open_(url: str, timeout: float):
+        calls.append(url)
+        return opener(url, timeout=timeout)
+    return open_
+
+
+def assert_downloaded(dest: Path, source: Path) -> None:
+    assert sorted(p.name for p in dest.iterdir()) == sorted(GZ_NAMES.values())  # and no temporary files
+    for name in GZ_NAMES.values():
+        assert (dest / name).read_bytes() == (source / name).read_bytes()
+    assert ml.read_idx_images(dest / GZ_NAMES["train_images"]).shape == (6, 784)
+
+
+def assert_nothing_left(dest: Path) -> None:
+    assert list(dest.iterdir()) == []
+
+
+# ---------------------------------------------------------------- against the local server
+
+def test_download_from_local_server(served, dest) -> None:
+    ml.download_mnist(dest, mirrors=[served.base + "ok/"], md5=served.md5, progress=False)
+    assert_downloaded(dest, served.root / "ok")
+    assert ml.find_data_dir(dest) == dest
+
+
+def test_first_mirror_404_second_ok(served, dest) -> None:
+    calls: list[str] = []
+    ml.download_mnist(dest, [served.base + "empty/", served.base + "ok/"], recording(calls), md5=served.md5)
+    assert_downloaded(dest, served.root / "ok")
+    assert calls == [served.base + mirror + name for name in GZ_NAMES.values() for mirror in ("empty/", "ok/")]
+
+
+def test_every_mirror_failing_says_what_to_do_and_leaves_nothing(served, dest) -> None:
+    with pytest.raises(ml.MnistError) as error:
+        ml.download_mnist(dest, [served.base + "empty/", refused_url()], md5=served.md5, progress=False)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "404" in message and str(dest) in message and "MNIST_DIR" in message
+    assert all(name in message for name in GZ_NAMES.values())
+    assert_nothing_left(dest)
+
+
+def test_checksum_mismatch_leaves_nothing_and_next_mirror_is_tried(served, dest) -> None:
+    with pytest.raises(ml.MnistError, match="md5"):
+        ml.download_mnist(dest, [served.base + "bad/"], md5=served.md5, progress=False)
+    assert_nothing_left(dest)
+    ml.download_mnist(dest, [served.base + "bad/", served.base + "ok/"], md5=served.md5, progress=False)
+    assert_downloaded(dest, served.root / "ok")
+
+
+def test_connection_dropped_mid_file_leaves_nothing(served, dest) -> None:
+    with pytest.raises(ml.MnistError, match="connection closed after"):
+        ml.download_mnist(dest, [served.base + "short/"], md5=served.md5, progress=False)
+    assert_nothing_left(dest)
+
+
+def test_load_raw_downloads_into_data_beside_the_module(served, mnist_dir, tmp_path, monkeypatch) -> None:
+    (served.root / "real").mkdir(exist_ok=True)
+    for name in REAL_FILE_NAMES:  # the real files, served; the recompressed one has its own md5
+        if not (served.root / "real" / name).exists():
+            (served.root / "real" / name).symlink_to(mnist_dir / name)
+    monkeypatch.setattr(ml, "MIRRORS", [refused_url(), served.base + "real/"])
+    monkeypatch.setattr(ml, "MD5", {key: md5_of(mnist_dir / name) for key, name in GZ_NAMES.items()})
+    monkeypatch.setattr(ml, "MODULE_DIR", tmp_path / "module")
+    monkeypatch.setattr(ml, "DEFAULT_DIR", tmp_path / "module" / "data")
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    train_x, train_y, t10k_x, t10k_y = ml.load_raw()
+    assert train_x.shape == (60_000, 784) and t10k_y.shape == (10_000,)
+    assert sorted(p.name for p in ml.DEFAULT_DIR.iterdir()) == sorted(REAL_FILE_NAMES)
+
+
+# ---------------------------------------------------------------- through a fake opener
+
+class FakeResponse(io.BytesIO):
+    """Hands out data `step` bytes per read; raises `error` once `fail_at` bytes have gone out."""
+
+    def __init__(self, data: bytes, length: int | None = None, fail_at: int | None = None,
+                 error: BaseException | None = None, step: int = 100) -> None:
+        super().__init__(data)
+        self.headers = {} if length is None else {"Content-Length": str(length)}
+        self.fail_at, self.error, self.step = fail_at, error, step
+
+    def read(self, n: int = -1) -> bytes:
+        if self.fail_at is not None and self.tell() >= self.fail_at:
+            raise self.error
+        return super().read(min(n, self.step))
+
+
+def fake_opener(source: Path, calls: list[str] | None = None, **response):
+    def open_(url: str, timeout: float) -> FakeResponse:
+        assert timeout > 0
+        if calls is not None:
+            calls.append(url)
+        return FakeResponse((source / url.rsplit("/", 1)[1]).read_bytes(), **response)
+    return open_
+
+
+def test_fake_opener_success_without_headers(served, dest) -> None:
+    ml.download_mnist(dest, ["fake://a/"], fake_opener(served.root / "ok"), md5=served.md5)
+    assert_downloaded(dest, served.root / "ok")
+
+
+def test_present_files_are_not_fetched_again(served, dest, monkeypatch) -> None:
+    monkeypatch.setattr(ml, "MD5", served.md5)  # the default md5 table is used when none is passed
+    dest.mkdir()
+    for key in ("train_images", "test_labels"):
+        (dest / GZ_NAMES[key]).write_bytes((served.root / "ok" / GZ_NAMES[key]).read_bytes())
+    calls: list[str] = []
+    ml.download_mnist(dest, ["fake://a/"], fake_opener(served.root / "ok", calls))
+    assert calls == ["fake://a/" + GZ_NAMES["train_labels"], "fake://a/" + GZ_NAMES["test_images"]]
+    assert_downloaded(dest, served.root / "ok")
+
+
+def test_opener_raising_mid_read_leaves_nothing_then_next_mirror(served, dest) -> None:
+    broken = fake_opener(served.root / "ok", fail_at=100, error=ConnectionResetError("reset by peer"))
+    with pytest.raises(ml.MnistError, match="reset by peer"):
+        ml.download_mnist(dest, ["fake://a/"], broken, md5=served.md5)
+    assert_nothing_left(dest)
+
+    def first_broken(url: str, timeout: float):
+        return (broken if url.startswith("fake://a/") else fake_opener(served.root / "ok"))(url, timeout)
+    ml.download_mnist(dest, ["fake://a/", "fake://b/"], first_broken, md5=served.md5)
+    assert_downloaded(dest, served.root / "ok")
+
+
+def test_short_read_against_content_length_leaves_nothing(served, dest) -> None:
+    size = (served.root / "ok" / GZ_NAMES["train_images"]).stat().st_size
+    with pytest.raises(ml.MnistError, match=f"connection closed after {size} of {size + 10} bytes"):
+        ml.download_mnist(dest, ["fake://a/"], fake_opener(served.root / "ok", length=size + 10),
+                          md5=served.md5)
+    assert_nothing_left(dest)
+
+
+def test_keyboard_interrupt_mid_read_leaves_no_partial_file(served, dest) -> None:
+    interrupted = fake_opener(served.root / "ok", fail_at=200, error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ml.download_mnist(dest, ["fake://a/", "fake://b/"], interrupted, md5=served.md5)
+    assert_nothing_left(dest)

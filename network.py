@@ -230,16 +230,24 @@ class Network:
         """
         folder = Path(folder)
         fmt = "%.9g" if self.dtype == np.float32 else "%.17g"
-        written = []
-        for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            for name, array in ((f"weights_{i}.csv", w), (f"biases_{i}.csv", b.reshape(-1, 1))):
-                path = folder / name
-                tmp = path.with_name(path.name + ".tmp")
-                with open(tmp, "w") as f:
-                    np.savetxt(f, array, fmt=fmt, delimiter=",")
-                os.replace(tmp, path)
-                written.append(path)
-        return written
+        # Write every temporary file first and rename them only when all are
+        # complete: a full disk then leaves the previous epoch's files intact.
+        pending = []
+        try:
+            for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
+                for name, array in ((f"weights_{i}.csv", w), (f"biases_{i}.csv", b.reshape(-1, 1))):
+                    path = folder / name
+                    tmp = path.with_name(path.name + ".tmp")
+                    pending.append((tmp, path))
+                    with open(tmp, "w") as f:
+                        np.savetxt(f, array, fmt=fmt, delimiter=",")
+        except BaseException:
+            for tmp, _ in pending:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, path in pending:
+            os.replace(tmp, path)
+        return [path for _, path in pending]
 
     def load_csv(self, folder: str | os.PathLike) -> None:
         """Read weights_1.csv ... and biases_1.csv ... from folder into this network.
@@ -340,6 +348,8 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """Read a CSV of numbers and check it is `shape` and finite."""
     if not path.is_file():
         raise ParameterFileError(f"{path}: missing; the run folder is incomplete")
+    if path.stat().st_size == 0:
+        raise ParameterFileError(f"{path}: empty; the run folder is damaged")
     try:
         array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
     except (ValueError, OSError, UnicodeDecodeError) as err:

@@ -20,8 +20,12 @@ SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange
 def save_figure(fig: Figure, path: Path) -> Path:
     """Save a figure atomically as PNG (temporary file, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

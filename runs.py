@@ -24,6 +24,7 @@ from network import ACTIVATIONS, Network, ParameterFileError
 from training import HISTORY_COLUMNS
 
 INPUT_SIZE, NUM_CLASSES = 784, 10
+MAX_HIDDEN = 4096  # beyond this a layer no longer fits a laptop's memory comfortably
 
 
 class RunError(Exception):
@@ -99,7 +100,8 @@ class RunConfig:
             (self.optimizer in ("sgd", "momentum"), f"unknown optimizer {self.optimizer!r}"),
             (_positive_int(self.epochs), f"epochs must be a positive whole number, not {self.epochs!r}"),
             (_positive_int(self.batch_size), f"batch_size must be a positive whole number, not {self.batch_size!r}"),
-            (_positive_int(self.hidden_size), f"hidden_size must be a positive whole number, not {self.hidden_size!r}"),
+            (_positive_int(self.hidden_size) and self.hidden_size <= MAX_HIDDEN,
+             f"hidden_size must be a whole number from 1 to {MAX_HIDDEN}, not {self.hidden_size!r}"),
             (_positive_number(self.learning_rate), f"learning_rate must be a positive number, not {self.learning_rate!r}"),
             (_positive_number(self.decay_factor), f"decay_factor must be a positive number, not {self.decay_factor!r}"),
             (_fraction(self.momentum), f"momentum must be in [0, 1), not {self.momentum!r}"),
@@ -132,7 +134,7 @@ def _positive_number(v) -> bool:
 
 
 def _fraction(v, upper: float = 1.0) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < upper
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v < upper
 
 
 # ---- atomic files ---------------------------------------------------------------
@@ -186,7 +188,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 def check_run_name(name: str) -> str | None:
     """What is wrong with a --name, or None: it must be one plain folder name."""
-    if not _SAFE_NAME.match(name) or name in (".", "..") or ".." in name:
+    if len(name.encode()) > 200:
+        return f"--name is {len(name)} characters long; use at most 200"
+    if not _SAFE_NAME.fullmatch(name) or ".." in name:
         return (f"--name {name!r} is not a plain folder name; use letters, digits, "
                 "'.', '_', '+' and '-' (no '/', '..' or absolute paths)")
     return None

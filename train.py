@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import math
 import os
 import platform
 import secrets
@@ -20,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import runs
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "saved_files"
@@ -132,16 +135,20 @@ def _flag_type(q: Question):
     return convert
 
 
-def _number(kind, low: float, low_ok: bool = False, high: float | None = None):
+def _number(kind, low: float, low_ok: bool = False, high: float | None = None, high_ok: bool = False):
+    """An argparse type: a finite int or float in (low or [low, high) or high])."""
     def convert(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if value != value or (value < low if low_ok else value <= low) or (high is not None and value >= high):
-            bound = f">= {low}" if low_ok else f"> {low}"
-            raise argparse.ArgumentTypeError(
-                f"{text} is out of range (must be {bound}" + (f" and < {high})" if high else ")"))
+        too_low = value < low if low_ok else value <= low
+        too_high = high is not None and (value > high if high_ok else value >= high)
+        if not math.isfinite(value) or too_low or too_high:
+            bound = (">= " if low_ok else "> ") + f"{low:g}"
+            if high is not None:
+                bound += (" and <= " if high_ok else " and < ") + f"{high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {bound})")
         return value
     convert.__name__ = kind.__name__
     return convert
@@ -176,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="momentum coefficient of the momentum optimizer")
     h.add_argument("--l1-lambda", type=_number(float, 0, low_ok=True), default=1e-5,
                    help="with --l1 y, the loss gains lambda * sum|W|")
-    h.add_argument("--hidden-size", type=_number(int, 1, low_ok=True), default=64,
+    h.add_argument("--hidden-size", type=_number(int, 1, low_ok=True, high=runs.MAX_HIDDEN, high_ok=True), default=64,
                    help="units in each hidden layer")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=_number(int, 0, low_ok=True), default=None,
@@ -256,18 +263,24 @@ def run(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit < args.batch_size:
         return fail(f"--limit {args.limit} is smaller than one batch (--batch-size {args.batch_size})", 2)
     if args.name is not None:
-        from runs import check_run_name
-        problem = check_run_name(args.name)
+        problem = runs.check_run_name(args.name)
         if problem:
             return fail(problem, 2)
+        # Refuse an existing name before asking anything.
+        if (args.output_dir / args.name).exists():
+            return fail(f"a run named {args.name!r} already exists in {args.output_dir}; choose "
+                        "another --name (earlier runs are never overwritten)", 2)
 
     interactive = sys.stdin is not None and sys.stdin.isatty()
+    if sys.stdin is not None and hasattr(sys.stdin, "reconfigure"):
+        # Bytes that are not text become an invalid answer, not a crash.
+        sys.stdin.reconfigure(errors="replace")
     try:
         ask_questions(answers, echo=not interactive)
     except InputEnded as err:
         return fail(str(err), 2)
     except KeyboardInterrupt:
-        print("\nCancelled; nothing was saved.")
+        print("\nCancelled; nothing was saved.", file=sys.stderr)
         return 130
     if answers["layers"] == 0:
         answers["activation"] = None
@@ -275,7 +288,6 @@ def run(argv: list[str] | None = None) -> int:
     # The heavy imports wait until the questions are answered, so they appear at once.
     import numpy as np
     import mnist_loader
-    import runs
     from optim import make_optimizer
     from plots import plot_history, show_images, display_available
     from training import train, TrainingDiverged
@@ -290,9 +302,6 @@ def run(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir
     try:
         runs.prepare_output_dir(output_dir)
-        if (output_dir / name).exists():
-            raise runs.RunError(f"a run named {name!r} already exists in {output_dir}; choose "
-                                "another --name (earlier runs are never overwritten)")
     except runs.RunError as err:
         return fail(str(err))
 
@@ -307,8 +316,11 @@ def run(argv: list[str] | None = None) -> int:
     except mnist_loader.MnistError as err:
         return fail(str(err))
     except KeyboardInterrupt:
-        print("\nCancelled; nothing was saved.")
+        print("\nCancelled; nothing was saved.", file=sys.stderr)
         return 130
+    if config.batch_size > len(data.train.y):
+        return fail(f"--batch-size {config.batch_size} is larger than the "
+                    f"{len(data.train.y):,} training images", 2)
 
     net = config.build_network(rng)
     try:
@@ -350,13 +362,17 @@ def run(argv: list[str] | None = None) -> int:
             print(f"\nInterrupted: keeping the {len(rows)} completed epoch(s).")
         except TrainingDiverged as err:
             status, code = "diverged", 1
-            print(f"\nStopped: {err}. Keeping the {len(rows)} epoch(s) before it.", file=sys.stderr)
+            print(f"\nStopped: {err}; keeping the {len(rows)} epoch(s) before it. "
+                  "Try a smaller --learning-rate (or --decay-factor).", file=sys.stderr)
         record.update(status=status, ended=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
         runs.write_json(run_dir / "config.json", record)
         if rows:
             plot_history(rows, run_dir, title)
     except OSError as err:
         where = err.filename or run_dir
+        with contextlib.suppress(OSError):  # record the failure if the folder still takes it
+            record.update(status="failed", ended=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+            runs.write_json(run_dir / "config.json", record)
         return fail(f"cannot write {where} ({err.strerror or err}); the run stopped, "
                     f"check the disk and the permissions of {run_dir}")
 

@@ -48,9 +48,7 @@ class TrainingDiverged(Exception):
     """The loss became NaN or infinite during an epoch."""
 
     def __init__(self, epoch: int, lr: float):
-        super().__init__(
-            f"the loss became NaN or infinite in epoch {epoch} (learning rate {lr:g}); "
-            "try a smaller --learning-rate")
+        super().__init__(f"the loss became NaN or infinite in epoch {epoch} (learning rate {lr:g})")
         self.epoch = epoch
 
 

@@ -1,0 +1,524 @@
+"""Tests of predict.py and digit_image.py: the accuracy round trip with train.py, the run
+choice, the saved grids, the preprocessing of a person's own digit, the browser's keys,
+and one-line errors for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import digit_image as di
+import predict
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_FLAGS = {
+    # a 1-hidden-layer ReLU run with normal normalization ...
+    "relu-normal": ["--layers", "1", "--normalization", "normal", "--init", "xavier",
+                    "--activation", "relu", "--l1", "n", "--decay", "n", "--optimizer", "momentum"],
+    # ... and a 2-hidden-layer sigmoid run with simple normalization and L1
+    "sigmoid-simple": ["--layers", "2", "--normalization", "simple", "--init", "gauss",
+                       "--activation", "sigmoid", "--l1", "y", "--decay", "y", "--optimizer", "sgd",
+                       "--learning-rate", "0.05"],
+}
+ACCURACY_LINE = re.compile(r"^Test accuracy: (\d+\.\d\d) % \(([\d,]+) of 6,000\)$")
+
+
+def env(mnist_dir: Path | None = None) -> dict:
+    """The subprocess environment: never a window; MNIST from the fixture's folder."""
+    e = {**os.environ, "MPLBACKEND": "Agg"}
+    if mnist_dir is not None:
+        e["MNIST_DIR"] = str(mnist_dir)
+    return e
+
+
+def predict_py(*args, mnist_dir: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "predict.py"), *map(str, args)],
+                          capture_output=True, text=True, env=env(mnist_dir), cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory, mnist_dir) -> Path:
+    """Two small runs (2,000 training images, 1 epoch) trained by train.py itself."""
+    out = tmp_path_factory.mktemp("runs")
+    for name, flags in TRAIN_FLAGS.items():
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), *flags, "--epochs", "1", "--limit", "2000",
+             "--seed", "5", "--output-dir", str(out), "--name", name, "--no-show"],
+            capture_output=True, text=True, env=env(mnist_dir), cwd=ROOT, timeout=300)
+        assert done.returncode == 0, done.stderr
+    return out
+
+
+def recorded_correct(run: Path) -> int:
+    """The number of test images right in the last row of the run's history.csv."""
+    last = (run / "history.csv").read_text().strip().splitlines()[-1].split(",")
+    return round(float(last[-1]) * 6000)
+
+
+def printed_correct(stdout: str) -> int:
+    first = stdout.splitlines()[0]
+    match = ACCURACY_LINE.match(first)
+    assert match, f"first line is not the accuracy line: {first!r}"
+    return int(match.group(2).replace(",", ""))
+
+
+# ---- the accuracy round trip and the choice of run --------------------------------------
+
+@pytest.mark.parametrize("name", list(TRAIN_FLAGS))
+def test_printed_accuracy_is_the_runs_final_test_accuracy(runs_dir, mnist_dir, name):
+    run = runs_dir / name
+    done = predict_py("--run", run, "--save", run / "grid.png", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    right = printed_correct(done.stdout)
+    assert right == recorded_correct(run)
+    assert "Note:" not in done.stdout  # predict.py's own consistency check agrees
+    # The confusion matrix: 6,000 images in all, its diagonal the right ones.
+    lines = done.stdout.splitlines()
+    at = lines.index("Confusion matrix (rows: true digit, columns: predicted digit):")
+    matrix = np.array([[int(v) for v in line.split()[1:]] for line in lines[at + 2:at + 12]])
+    assert matrix.shape == (10, 10) and matrix.sum() == 6000 and np.trace(matrix) == right
+    # The per-digit table agrees with the matrix's rows.
+    at = lines.index("Per-digit accuracy:")
+    table = np.array([[int(v.replace(",", "")) for v in line.split()[:3]] for line in lines[at + 2:at + 12]])
+    np.testing.assert_array_equal(table[:, 0], np.arange(10))
+    np.testing.assert_array_equal(table[:, 1], matrix.sum(axis=1))
+    np.testing.assert_array_equal(table[:, 2], np.diag(matrix))
+
+
+def _copy_run(src: Path, dest: Path, **changes) -> Path:
+    shutil.copytree(src, dest)
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg.update(changes)
+    (dest / "config.json").write_text(json.dumps(cfg))
+    return dest
+
+
+def test_latest_run_is_the_latest_started_completed_one(runs_dir, mnist_dir, tmp_path):
+    src = runs_dir / "relu-normal"
+    # Folder names sort the other way round from the start times, so a choice by name fails.
+    _copy_run(src, tmp_path / "b_older", started="2026-01-01T10:00:00+00:00")
+    _copy_run(src, tmp_path / "a_newer", started="2026-02-01T10:00:00+00:00")
+    # Newest of all, but it never finished: completed runs are preferred.
+    _copy_run(src, tmp_path / "0_running", started="2026-03-01T10:00:00+00:00", status="running")
+    done = predict_py("--runs-dir", tmp_path, "--save", tmp_path / "grid.png", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    assert f"Run: {tmp_path / 'a_newer'} " in done.stdout
+    assert printed_correct(done.stdout) == recorded_correct(src)
+
+
+def test_a_run_whose_record_disagrees_gets_a_note(runs_dir, mnist_dir, tmp_path):
+    run = runs_dir / "relu-normal"
+    cfg = json.loads((run / "config.json").read_text())
+    shifted = {**cfg["final"], "test_accuracy": cfg["final"]["test_accuracy"] - 1 / 6000}
+    copy = _copy_run(run, tmp_path / "run", final=shifted)
+    done = predict_py("--run", copy, "--save", tmp_path / "grid.png", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    assert printed_correct(done.stdout) == recorded_correct(run)
+    assert "Note: the run recorded" in done.stdout
+
+
+def test_scoring_six_thousand_images_is_fast(runs_dir, mnist_dir):
+    import mnist_loader
+    import runs
+    record, config, net = runs.load_run(runs_dir / "relu-normal")
+    test = mnist_loader.load_test_set(config.normalization, record["norm_mean"], record["norm_std"])
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        scores = predict.score(net, test.x, test.y)
+        times.append(time.perf_counter() - t0)
+    assert min(times) < 0.2
+    # An independent oracle: the network's own evaluate, which wrote history.csv.
+    assert scores.right == round(net.evaluate(test.x, test.y)[1] * 6000)
+    np.testing.assert_allclose(scores.probs.sum(axis=1), 1, atol=1e-5)
+
+
+# ---- saved grids ---------------------------------------------------------------------------
+
+def _frame_is_red(png: np.ndarray, layout: predict.GridLayout, k: int) -> bool:
+    x0, y0 = layout.origin(k)
+    y = y0 + layout.label + predict.GAP - 2   # inside the frame, just above the tile
+    x = x0 + layout.cell[0] // 2
+    r, g, b = png[y, x, :3]
+    return r > 0.7 and g < 0.3 and b < 0.3
+
+
+def test_grid_png_has_the_layout_size_and_marks_the_mistakes(runs_dir, mnist_dir, tmp_path):
+    import mnist_loader
+    import runs
+    run = runs_dir / "relu-normal"
+    record, config, net = runs.load_run(run)
+    test = mnist_loader.load_test_set(config.normalization, record["norm_mean"], record["norm_std"])
+    wrong = net.logits(test.x).argmax(axis=1) != test.y
+
+    # 25 images, 5 x 5 tiles of 28 * 4 = 112 px; a cell is 112 + 2 * 8 = 128 px wide and
+    # 26 (label) + 128 = 154 px tall; 12 px margins and a 74 px header:
+    # width 2 * 12 + 5 * 128 = 664, height 74 + 5 * 154 + 12 = 856.
+    # 7 images: 3 x 3 cells, 408 px of tiles widened to the 640 px minimum, 74 + 3 * 154 + 12 = 548.
+    for count, start, size in ((25, 0, (856, 664)), (7, 100, (548, 640))):
+        path = tmp_path / f"grid_{count}.png"
+        done = predict_py("--run", run, "--save", path, "--count", count, "--start", start,
+                          mnist_dir=mnist_dir)
+        assert done.returncode == 0, done.stderr
+        assert f"Saved a grid of {count} test images to {path}" in done.stdout
+        png = mpimg.imread(path)
+        assert png.shape[:2] == size
+        layout = predict.GridLayout.for_count(count)
+        assert [_frame_is_red(png, layout, k) for k in range(count)] == list(wrong[start:start + count])
+    assert not list(tmp_path.glob("*.tmp"))  # saved atomically, nothing left behind
+
+
+def test_mistakes_grid_and_default_path_without_display(runs_dir, mnist_dir, tmp_path):
+    run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
+    done = predict_py("--run", run, "--mistakes", "--count", "9", "--start", "50", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    path = run / "predictions_mistakes.png"
+    assert f"to {path} (no window" in done.stdout  # no --save, no display: a default path, said
+    png = mpimg.imread(path)
+    assert png.shape[:2] == (548, 640)
+    layout = predict.GridLayout.for_count(9)
+    assert all(_frame_is_red(png, layout, k) for k in range(9))
+
+
+# ---- preprocessing a person's digit -----------------------------------------------------------
+
+def drawn_seven(height: int = 200, width: int = 150) -> np.ndarray:
+    """A thick '7': dark ink (0) on white paper (1), RGB, off-centre to the right."""
+    img = np.ones((height, width, 3), np.float32)
+    img[40:62, 40:128] = 0.05                       # the top bar
+    for r in range(62, 175):                          # the slanted stem
+        c = int(126 - (r - 62) * 0.45)
+        img[r, c - 11:c + 11] = 0.05
+    return img
+
+
+def test_both_polarities_and_alpha_give_the_same_mnist_style_digit():
+    dark_on_white = drawn_seven()
+    light_on_black = 1 - dark_on_white[:, :, 0]                  # grayscale twin
+    ink_alpha = np.zeros(dark_on_white.shape[:2] + (4,), np.float32)  # black ink on transparency
+    ink_alpha[:, :, 3] = 1 - dark_on_white[:, :, 0]
+    uint8_rgb = np.round(dark_on_white * 255).astype(np.uint8)   # as a JPEG reads
+    a = di.preprocess(dark_on_white)
+    assert a.inverted and not di.preprocess(light_on_black).inverted
+    for other in (light_on_black, ink_alpha, uint8_rgb):
+        diff = np.abs(di.preprocess(other).pixels.astype(int) - a.pixels)
+        assert diff.max() <= 1
+
+    x = a.pixels
+    assert x.shape == (28, 28) and x.dtype == np.uint8 and x.max() == 255
+    top, left, bottom, right = di.ink_box(x)
+    assert bottom - top == 20 and right - left <= 20   # the taller side fits 20 exactly
+    total = x.sum(dtype=np.float64)
+    cy = (x.sum(axis=1) @ np.arange(28)) / total
+    cx = (x.sum(axis=0) @ np.arange(28)) / total
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+    # The bar is on top, wide; the stem's foot at the bottom left.
+    assert x[top:top + 3].sum() > x[bottom - 3:bottom].sum()
+
+
+@pytest.mark.parametrize("normalization, mean, std", [("simple", None, None), ("normal", 33.3, 78.6)])
+def test_preprocessed_digit_is_in_the_networks_input_range(normalization, mean, std):
+    import mnist_loader
+    x = mnist_loader.normalize(di.preprocess(drawn_seven()).pixels.reshape(1, -1),
+                               normalization, mean, std)
+    lo, hi = ((0, 1) if normalization == "simple" else ((0 - mean) / std, (255 - mean) / std))
+    assert x.dtype == np.float32 and x.shape == (1, 784)
+    assert np.isclose(x.min(), lo, atol=1e-6) and np.isclose(x.max(), hi, atol=1e-5)
+    assert np.isclose(np.median(x), lo, atol=1e-6)   # mostly background, as MNIST
+
+
+def test_resampling_by_area_and_bilinear():
+    a = np.arange(16, dtype=float).reshape(4, 4)
+    # 4x4 -> 2x2 by area: the mean of each 2x2 block.
+    np.testing.assert_allclose(di.resize(a, 2, 2), [[2.5, 4.5], [10.5, 12.5]])
+    # 3 -> 2 pixels: each output pixel covers 1.5 input pixels.
+    np.testing.assert_allclose(di.resample_matrix(3, 2), [[2 / 3, 1 / 3, 0], [0, 1 / 3, 2 / 3]])
+    # Enlarging interpolates: 2 -> 4 pixels of [0, 1] give 0, 0.25, 0.75, 1.
+    np.testing.assert_allclose(di.resize(np.array([[0.0, 1.0]]), 1, 4), [[0, 0.25, 0.75, 1]])
+    for n_in, n_out in ((517, 20), (7, 20), (20, 20)):
+        np.testing.assert_allclose(di.resample_matrix(n_in, n_out).sum(axis=1), 1)
+
+
+def test_thin_pen_strokes_come_out_as_strong_as_mnists():
+    # A boxy '0' drawn with a 3-pixel pen in a 600-pixel photo: shrinking it 20 times
+    # averages the stroke with paper, but MNIST's strokes reach full brightness.
+    photo = np.full((600, 450), 0.9, np.float32)
+    photo[100:500, 120:320] = 0.1
+    photo[103:497, 123:317] = 0.9
+    x = di.preprocess(photo).pixels
+    assert x.max() == 255 and np.percentile(x[x > 0], 75) > 127
+    top, left, bottom, right = di.ink_box(x)
+    assert (bottom - top, right - left) == (20, 10)
+
+
+def test_blank_and_faint_images_are_refused():
+    for blank in (np.ones((50, 40)), np.zeros((50, 40, 3)), np.zeros((30, 30, 4))):
+        with pytest.raises(di.DigitImageError, match="no ink"):
+            di.preprocess(blank)
+    faint = np.ones((60, 60))
+    faint[20:40, 28:32] = 0.95
+    with pytest.raises(di.DigitImageError, match="no ink"):
+        di.preprocess(faint)
+
+
+def test_image_flag_prints_prediction_and_saves_both_pictures(runs_dir, mnist_dir, tmp_path):
+    picture = tmp_path / "my seven.png"
+    mpimg.imsave(picture, drawn_seven())
+    out = tmp_path / "seven_result.png"
+    done = predict_py("--run", runs_dir / "relu-normal", "--image", picture, "--save", out,
+                      mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    predicted = re.fullmatch(r"Predicted: (\d)", lines[0])
+    assert predicted
+    top = [re.search(r"(\d)\s+(\d+\.\d\d) %$", line) for line in lines[1:4]]
+    assert all(top) and lines[1].startswith("Top 3:")
+    digits = [int(m.group(1)) for m in top]
+    probs = [float(m.group(2)) for m in top]
+    assert digits[0] == int(predicted.group(1)) and len(set(digits)) == 3
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.01
+    assert "inverted" in done.stdout
+    assert mpimg.imread(out).shape == (400, 1000, 4)
+
+
+# ---- the browser ------------------------------------------------------------------------------
+
+def small_scores() -> predict.Scores:
+    labels = np.arange(10) % 10
+    predicted = labels.copy()
+    predicted[[3, 7]] = [5, 1]                         # two mistakes
+    probs = np.full((10, 10), 0.01, np.float32)
+    probs[np.arange(10), predicted] = 0.91
+    return predict.Scores(probs, predicted, labels)
+
+
+def key(name: str) -> SimpleNamespace:
+    return SimpleNamespace(key=name)
+
+
+def make_browser(**kw) -> tuple[predict.Browser, list]:
+    from matplotlib.figure import Figure
+    closed = []
+    pictures = np.random.default_rng(0).random((10, 28, 28))
+    return predict.Browser(Figure(), pictures, small_scores(), close=closed.append, **kw), closed
+
+
+def test_browser_steps_wraps_and_jumps_to_mistakes():
+    b, closed = make_browser(start=8)
+    assert b.index == 8 and b.title == "Predicted: 8   True: 8"
+    b.on_key(key("right"))
+    b.on_key(key(" "))
+    assert b.index == 0                                # wrapped past the last image
+    b.on_key(key("left"))
+    assert b.index == 9                                # and back
+    assert b.on_key(key("m")) and b.index == 3         # next mistake, wrapping
+    assert b.title == "Predicted: 5   True: 3"
+    assert matplotlib.colors.same_color(b.ax.title.get_color(), predict.WRONG)
+    assert b.ax.spines["left"].get_linewidth() > 1
+    b.on_key(key("m"))
+    assert b.index == 7
+    b.on_key(key("right"))
+    assert b.index == 8 and not matplotlib.colors.same_color(b.ax.title.get_color(), predict.WRONG)
+    np.testing.assert_array_equal(b.image.get_array(), b.pictures[8])   # the one image was updated
+    assert not b.on_key(key("x")) and b.index == 8     # not our key: nothing happens
+    assert not closed
+    assert b.on_key(key("q")) and b.closed and closed == [b.fig]
+
+
+def test_browser_mistakes_only_and_escape():
+    b, closed = make_browser(start=5, mistakes_only=True)
+    assert b.index == 7                                # the first mistake at or after --start
+    b.on_key(key("right"))
+    assert b.index == 3
+    b.on_key(key("m"))
+    assert b.index == 7
+    b.on_key(key("left"))
+    assert b.index == 3
+    b.on_key(key("escape"))
+    assert closed == [b.fig]
+
+
+def test_browser_m_without_mistakes_stays_and_says_so():
+    from matplotlib.figure import Figure
+    perfect = predict.Scores(np.eye(10, dtype=np.float32), np.arange(10), np.arange(10))
+    b = predict.Browser(Figure(), np.zeros((10, 28, 28)), perfect, start=4)
+    assert b.on_key(key("m")) and b.index == 4
+    assert "No mistakes" in b.header.get_text()
+
+
+def test_browser_window_owns_its_keys():
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import KeyEvent
+    with matplotlib.rc_context():
+        assert "left" in matplotlib.rcParams["keymap.back"]      # matplotlib's default, to be removed
+        b = predict.open_browser(np.zeros((10, 28, 28)), small_scores(), 0, False)
+        for name, keys in matplotlib.rcParams.items():
+            if name.startswith("keymap."):
+                assert not set(keys) & set(predict.BROWSER_KEYS), name
+        assert "c" in matplotlib.rcParams["keymap.back"]         # other bindings are kept
+        assert "s" in matplotlib.rcParams["keymap.save"]
+        # Key presses reach the browser through the figure's canvas.
+        for name in ("right", "right", "left"):
+            KeyEvent("key_press_event", b.fig.canvas, name)._process()
+        assert b.index == 1
+        assert plt.fignum_exists(b.fig.number)
+        KeyEvent("key_press_event", b.fig.canvas, "q")._process()
+        assert not plt.fignum_exists(b.fig.number)
+    assert "left" in matplotlib.rcParams["keymap.back"]          # rc_context restored them
+
+
+def test_browsing_from_the_command_line(runs_dir, mnist_dir, monkeypatch, capsys):
+    """With a display, main() opens one window and its keys work while plt.show() runs."""
+    import matplotlib.pyplot as plt
+    import plots
+    from matplotlib.backend_bases import KeyEvent
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    monkeypatch.setattr(plots, "display_available", lambda: True)
+    monkeypatch.setattr(predict, "interactive_backend", lambda: "TkAgg")  # Agg, pretending
+    seen = []
+
+    def show():  # what a user does in the window
+        fig = plt.gcf()
+        seen.append(fig.canvas.manager.get_window_title())
+        for name in ("m", "right", "left"):
+            KeyEvent("key_press_event", fig.canvas, name)._process()
+            seen.append(fig.canvas.manager.get_window_title())
+        KeyEvent("key_press_event", fig.canvas, "q")._process()
+        seen.append(plt.get_fignums())
+    monkeypatch.setattr(plt, "show", show)
+    with matplotlib.rc_context():
+        assert predict.main(["--run", str(runs_dir / "relu-normal"), "--start", "5990"]) == 0
+    out = capsys.readouterr().out
+    assert "Browsing the test images" in out and "Saved" not in out
+    assert "test image 5,990 " in seen[0]                   # --start
+    assert "Predicted:" in seen[0] and "True:" in seen[0]
+    assert seen[1] != seen[0]                                 # 'm' moved to a mistake
+    assert seen[2] != seen[1] and seen[3] == seen[1]          # right, then left: back again
+    assert seen[-1] == []                                     # q closed the one window
+
+
+def test_without_a_window_backend_the_grid_is_saved(runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
+    # A display, but matplotlib fell back to Agg (no GUI toolkit): show() would do nothing.
+    import plots
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    monkeypatch.setattr(plots, "display_available", lambda: True)
+    run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
+    assert predict.main(["--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "No interactive matplotlib backend" in out and (run / "predictions.png").is_file()
+
+
+def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(predict, "run", interrupted)
+    assert predict.main([]) == 130
+    assert capsys.readouterr().err == ""
+
+
+# ---- bad input: one line on stderr, no traceback ----------------------------------------------
+
+def _corrupt(run: Path, case: str) -> str:
+    """Damage a copy of a run folder; returns text the error message must contain."""
+    if case == "missing weights_2.csv":
+        (run / "weights_2.csv").unlink()
+        return "weights_2.csv: missing"
+    if case == "wrong shape":
+        w = np.loadtxt(run / "weights_1.csv", delimiter=",")
+        np.savetxt(run / "weights_1.csv", w[:, :-1], delimiter=",")
+        return "weights_1.csv: shape 784x63, expected 784x64"
+    if case == "text in a CSV":
+        text = (run / "biases_2.csv").read_text().splitlines()
+        text[3] = "seven"
+        (run / "biases_2.csv").write_text("\n".join(text) + "\n")
+        return "biases_2.csv: not a CSV of numbers"
+    if case == "NaN value":
+        text = (run / "biases_1.csv").read_text().splitlines()
+        text[0] = "nan"
+        (run / "biases_1.csv").write_text("\n".join(text) + "\n")
+        return "biases_1.csv: holds NaN"
+    if case == "empty CSV":
+        (run / "weights_1.csv").write_text("")
+        return "weights_1.csv: empty"
+    if case == "config not JSON":
+        (run / "config.json").write_text("{'layers': 1,")
+        return "config.json: not valid JSON"
+    if case == "unknown activation":
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["activation"] = "tanh"
+        (run / "config.json").write_text(json.dumps(cfg))
+        return "config.json: unknown activation 'tanh'"
+    if case == "config does not match the CSVs":
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["hidden_size"] = 32
+        cfg["layer_sizes"] = [784, 32, 10]
+        (run / "config.json").write_text(json.dumps(cfg))
+        return "weights_1.csv: shape 784x64, expected 784x32"
+    raise ValueError(case)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str, code: int | None = None):
+    assert done.returncode != 0 and (code is None or done.returncode == code)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("predict.py: ") and "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.parametrize("case", ["missing weights_2.csv", "wrong shape", "text in a CSV", "NaN value",
+                                  "empty CSV",
+                                  "config not JSON", "unknown activation",
+                                  "config does not match the CSVs"])
+def test_damaged_run_folder_is_named_in_one_line(runs_dir, tmp_path, case):
+    run = shutil.copytree(runs_dir / "relu-normal", tmp_path / "run")
+    expected = _corrupt(run, case)
+    assert_one_line_error(predict_py("--run", run), str(run), expected, code=1)
+
+
+def test_no_saved_run_says_to_train_first(tmp_path):
+    assert_one_line_error(predict_py("--runs-dir", tmp_path), str(tmp_path), "python train.py", code=1)
+    assert_one_line_error(predict_py("--run", tmp_path / "nothing"), "no such run folder", code=1)
+
+
+def test_save_path_that_cannot_be_written_is_one_line(runs_dir, mnist_dir, tmp_path):
+    (tmp_path / "a file").write_text("")
+    target = tmp_path / "a file" / "grid.png"
+    done = predict_py("--run", runs_dir / "relu-normal", "--save", target, mnist_dir=mnist_dir)
+    assert_one_line_error(done, f"cannot write {target}", "a file is a file, not a folder", code=1)
+
+
+def test_bad_images_are_named_in_one_line(runs_dir, tmp_path):
+    run = runs_dir / "relu-normal"
+    junk = tmp_path / "digit.png"
+    junk.write_text("not really a PNG\n")
+    assert_one_line_error(predict_py("--run", run, "--image", junk), str(junk), "cannot read", code=1)
+    assert_one_line_error(predict_py("--run", run, "--image", tmp_path / "none.png"),
+                          "none.png: no such image file", code=1)
+    blank = tmp_path / "blank.jpg"
+    mpimg.imsave(blank, np.full((40, 30, 3), 250, np.uint8))
+    assert_one_line_error(predict_py("--run", run, "--image", blank), "blank.jpg: no ink", code=1)
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--start", "6000"], "--start: 6000 is out of range (must be 0 to 5999)"),
+    (["--start", "-1"], "--start"),
+    (["--count", "0"], "--count: 0 is out of range (must be 1 to 6000)"),
+    (["--count", "many"], "--count: 'many' is not a whole number"),
+    (["--save", "grid.jpg"], "must end in .png"),
+    (["--colour"], "unrecognized arguments: --colour"),
+])
+def test_bad_flags_are_one_line_usage_errors(tmp_path, flags, needle):
+    assert_one_line_error(predict_py("--runs-dir", tmp_path, *flags), needle, code=2)

@@ -41,12 +41,14 @@ class Config:
     optimizer: str
     l1: bool = False
     decay: bool = False
+    repeat: int = 0   # 0 for the study's seed; k for a repeat with seed + k
 
     @property
     def name(self) -> str:
-        return runs.RunConfig(layers=self.layers, activation=self.activation if self.layers else None,
-                              optimizer=self.optimizer, epochs=1, seed=0, normalization="normal",
-                              init="xavier", l1=self.l1, decay=self.decay).summary()
+        summary = runs.RunConfig(layers=self.layers, activation=self.activation if self.layers else None,
+                                 optimizer=self.optimizer, epochs=1, seed=0, normalization="normal",
+                                 init="xavier", l1=self.l1, decay=self.decay).summary()
+        return summary + (f"-repeat{self.repeat}" if self.repeat else "")
 
     @property
     def label(self) -> str:
@@ -59,7 +61,7 @@ class Config:
             parts.append("L1")
         if self.decay:
             parts.append("LR decay")
-        return ", ".join(parts)
+        return ", ".join(parts) + (f" (seed +{self.repeat})" if self.repeat else "")
 
     def flags(self) -> list[str]:
         return ["--layers", str(self.layers), "--normalization", "normal", "--init", "xavier",
@@ -78,6 +80,9 @@ CONFIGS = [
     C(0, "relu", "momentum"), C(1, "relu", "momentum"), C(2, "relu", "momentum"),
     C(2, "relu", "momentum", l1=True), C(2, "relu", "momentum", decay=True),
     C(2, "relu", "momentum", l1=True, decay=True),
+    # The same baseline with two other seeds (another split, initialization and
+    # order): how far apart runs land by chance, the scale for reading the others.
+    C(2, "relu", "momentum", repeat=1), C(2, "relu", "momentum", repeat=2),
 ]
 
 # Test accuracy at 40 epochs read off the original project's graphs.
@@ -104,7 +109,8 @@ GRAPHS = [
      [C(2, "relu", "momentum"), C(1, "relu", "sgd")]),
     ("com_acc_l1_decay.png", "2 hidden, ReLU, Momentum: L1 and learning-rate decay",
      [C(2, "relu", "momentum"), C(2, "relu", "momentum", l1=True),
-      C(2, "relu", "momentum", decay=True), C(2, "relu", "momentum", l1=True, decay=True)]),
+      C(2, "relu", "momentum", decay=True), C(2, "relu", "momentum", l1=True, decay=True),
+      C(2, "relu", "momentum", repeat=1), C(2, "relu", "momentum", repeat=2)]),
 ]
 
 SETTINGS = ("layers", "normalization", "init", "activation", "l1", "decay", "optimizer", "epochs",
@@ -120,7 +126,7 @@ def expected_settings(cfg: Config, args) -> dict:
     rc = runs.RunConfig(layers=cfg.layers, normalization="normal", init="xavier",
                         activation=cfg.activation if cfg.layers else None, l1=cfg.l1,
                         decay=cfg.decay, optimizer=cfg.optimizer, epochs=args.epochs,
-                        seed=args.seed, limit=args.limit)
+                        seed=args.seed + cfg.repeat, limit=args.limit)
     return {k: v for k, v in rc.to_json().items() if k in SETTINGS}
 
 
@@ -148,7 +154,7 @@ def plan(cfg: Config, args) -> str:
 def train_one(cfg: Config, args, bar: tqdm, lock: threading.Lock) -> tuple[Config, int, float, str]:
     """Run train.py for one configuration; returns (cfg, exit code, seconds, output)."""
     cmd = [sys.executable, str(HERE / "train.py"), *cfg.flags(), "--epochs", str(args.epochs),
-           "--seed", str(args.seed), "--output-dir", str(args.output_dir), "--name", cfg.name,
+           "--seed", str(args.seed + cfg.repeat), "--output-dir", str(args.output_dir), "--name", cfg.name,
            "--no-show"]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
@@ -235,8 +241,9 @@ def write_outputs(results: dict, args, elapsed: float | None, trained: int) -> N
         ax = fig.add_subplot()
         for cfg in cfgs:
             hist = results[cfg]["history"]
+            style = dict(color="0.6", linewidth=1.0, linestyle="--") if cfg.repeat else dict(linewidth=1.6)
             ax.plot([r["epoch"] for r in hist], [100 * r["test_accuracy"] for r in hist],
-                    label=cfg.label, linewidth=1.6)
+                    label=cfg.label, **style)
         ax.set_title(f"Test accuracy per epoch\n{title}")
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Test accuracy (%) on the 6,000 test images")
@@ -247,7 +254,7 @@ def write_outputs(results: dict, args, elapsed: float | None, trained: int) -> N
     table = results_table(results, args, elapsed, trained)
     runs.atomic_write_text(args.images_dir / "study_results.md", table)
     print(f"Wrote {len(GRAPHS)} graphs and study_results.md to {args.images_dir}")
-    best = max(CONFIGS, key=lambda c: results[c]["history"][-1]["val_accuracy"])
+    best = max((c for c in CONFIGS if not c.repeat), key=lambda c: results[c]["history"][-1]["val_accuracy"])
     final = results[best]["history"][-1]
     print(f"Best by final validation accuracy: {best.label} (validation "
           f"{100 * final['val_accuracy']:.2f} %, test {100 * final['test_accuracy']:.2f} %)")
@@ -267,7 +274,7 @@ def results_table(results: dict, args, elapsed: float | None, trained: int) -> s
         "",
         f"Every configuration: Normal normalization, Xavier initialization, batch {4}, "
         f"learning rate 0.001, {args.epochs} epochs, seed {args.seed} (the same split and the "
-        "same shuffles for all), 58,000 training / 6,000 validation / 6,000 test images "
+        "same shuffles for all but the two repeats, which use the next two seeds), 58,000 training / 6,000 validation / 6,000 test images "
         "(t10k 4000-9999)." if not args.limit else
         f"Developer run on {args.limit} training images, {args.epochs} epochs.",
         "",

@@ -118,6 +118,16 @@ def ask_questions(answers: dict, read: Callable[[str], str] = input, echo: bool 
 
 # ---- flags ------------------------------------------------------------------------------
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows '(default: X)' where there is a default and the help does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with errors on one line and exit code 2."""
 
@@ -159,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="train.py",
         description="Train a fully connected network on MNIST. Questions not answered by a "
                     "flag are asked interactively (or read line by line from a pipe).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     q = p.add_argument_group("the eight questions")
     helps = {
         "layers": "hidden layers: 0/zero, 1/one, 2/two",
@@ -171,9 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         "optimizer": "sgd or momentum",
         "epochs": f"number of epochs, 1 to {MAX_EPOCHS}",
     }
+    metavars = {"layers": "{0,1,2}", "normalization": "{simple,normal}", "init": "{gauss,xavier}",
+                "activation": "{relu,sigmoid}", "l1": "{y,n}", "decay": "{y,n}",
+                "optimizer": "{sgd,momentum}", "epochs": "N"}
     for question in QUESTIONS:
         q.add_argument(question.flag, type=_flag_type(question), default=None,
-                       metavar=question.key.upper(), help=helps[question.key])
+                       metavar=metavars[question.key], help=helps[question.key])
     h = p.add_argument_group("hyperparameters (defaults are the original project's)")
     h.add_argument("--batch-size", type=_number(int, 1, low_ok=True), default=4, help="examples per step")
     h.add_argument("--learning-rate", type=_number(float, 0), default=0.001, help="learning rate of epoch 1")
@@ -189,18 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_number(int, 0, low_ok=True), default=None,
                    help="random seed of the split, the initialization and the shuffles "
                         "(default: drawn at random and recorded in config.json)")
-    r.add_argument("--data-dir", type=Path, default=None,
-                   help="folder with the four MNIST files (default: $MNIST_DIR, then data/, "
-                        "downloading into data/ if they are nowhere)")
-    r.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT,
-                   help="where run folders are created")
+    r.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="folder with the four MNIST files, downloaded into it when missing "
+                        "(default: $MNIST_DIR, then data/ beside train.py, where missing files "
+                        "are downloaded)")
+    r.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT, metavar="DIR",
+                   help="where run folders are created (default: saved_files/ beside train.py)")
     r.add_argument("--name", default=None,
                    help="run folder name (default: date-time and a configuration summary); "
                         "an existing name is refused")
     r.add_argument("--no-show", action="store_true",
                    help="never open a window; the graphs are saved as PNG files either way")
     d = p.add_argument_group("developer options")
-    d.add_argument("--limit", type=_number(int, 1, low_ok=True), default=None,
+    d.add_argument("--limit", type=_number(int, 1, low_ok=True), default=None, metavar="N",
                    help="train on the first N shuffled training images (and at most N validation "
                         "images) for quick tests; the 6,000 test images are always all used")
     return p

@@ -2,7 +2,7 @@
 classify a digit you wrote yourself.
 
     python predict.py                          # the latest run in saved_files/
-    python predict.py --run saved_files/best --mistakes
+    python predict.py --run saved_files/best-model --mistakes
     python predict.py --save grid.png --count 49
     python predict.py --image my_digit.jpg
 

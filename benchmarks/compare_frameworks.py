@@ -18,7 +18,7 @@ measures the peak RSS of a whole one-epoch training run (loading, training, eval
 in a fresh process. The report is Markdown on stdout; progress goes to stderr.
 
 Usage (from the repository root, MNIST_DIR pointing at the four IDX files):
-    python benchmarks/compare_frameworks.py                  # 3 epochs, all, ~5 minutes
+    python benchmarks/compare_frameworks.py                  # 3 epochs, all: 3-10 minutes
     python benchmarks/compare_frameworks.py --quick          # smoke run on 4,000 images
     python benchmarks/compare_frameworks.py --archs 784-64-64-10 --only ours,torch-1
 Needs requirements-bench.txt (torch, scikit-learn); the project itself does not.

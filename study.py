@@ -12,6 +12,7 @@ and a results table are written to Images/.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import shutil
@@ -217,9 +218,10 @@ def run_study(args) -> int:
         print(f"study.py: {len(failed)} configuration(s) failed: {', '.join(c.name for c in failed)}",
               file=sys.stderr)
         return 1
-    print(f"Trained {len(todo)} configuration(s) in {elapsed:.0f} s.")
+    if todo:
+        print(f"Trained {len(todo)} configuration(s) in {elapsed:.0f} s.")
     results = collect(args)
-    write_outputs(results, args, elapsed if todo else None, len(todo))
+    write_outputs(results, args)
     return 0
 
 
@@ -234,7 +236,7 @@ def collect(args) -> dict[Config, dict]:
     return results
 
 
-def write_outputs(results: dict, args, elapsed: float | None, trained: int) -> None:
+def write_outputs(results: dict, args) -> None:
     args.images_dir.mkdir(parents=True, exist_ok=True)
     for name, title, cfgs in GRAPHS:
         fig = Figure(figsize=(8, 5))
@@ -251,7 +253,7 @@ def write_outputs(results: dict, args, elapsed: float | None, trained: int) -> N
         ax.legend(loc="lower right")
         fig.tight_layout()
         save_figure(fig, args.images_dir / name)
-    table = results_table(results, args, elapsed, trained)
+    table = results_table(results, args)
     runs.atomic_write_text(args.images_dir / "study_results.md", table)
     print(f"Wrote {len(GRAPHS)} graphs and study_results.md to {args.images_dir}")
     best = max((c for c in CONFIGS if not c.repeat), key=lambda c: results[c]["history"][-1]["val_accuracy"])
@@ -268,7 +270,7 @@ def write_outputs(results: dict, args, elapsed: float | None, trained: int) -> N
         print(f"Shipped it as {ship} (python predict.py uses it until you train a newer run)")
 
 
-def results_table(results: dict, args, elapsed: float | None, trained: int) -> str:
+def results_table(results: dict, args) -> str:
     lines = [
         "# Study results",
         "",
@@ -279,25 +281,27 @@ def results_table(results: dict, args, elapsed: float | None, trained: int) -> s
         f"Developer run on {args.limit} training images, {args.epochs} epochs.",
         "",
         "| configuration | final test acc. | best test acc. | epoch of best val. acc. (test acc. there) "
-        "| final train acc. | wall time | seed's figure |",
+        "| final train acc. | wall time | original's figure |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for cfg in CONFIGS:
         hist = results[cfg]["history"]
         config = results[cfg]["config"]
         best_val = max(hist, key=lambda r: r["val_accuracy"])
-        seed = SEED_FIGURES.get(cfg)
+        original = SEED_FIGURES.get(cfg)
         wall = _seconds(config)
         lines.append(
             f"| {cfg.label} | {100 * hist[-1]['test_accuracy']:.2f} % | "
             f"{100 * max(r['test_accuracy'] for r in hist):.2f} % | "
             f"{best_val['epoch']} ({100 * best_val['test_accuracy']:.2f} %) | "
             f"{100 * hist[-1]['train_accuracy']:.2f} % | {wall} | "
-            f"{f'{seed:.1f} %' if seed else '—'} |")
+            f"{f'{original:.1f} %' if original else '—'} |")
     lines.append("")
-    if elapsed is not None:
-        lines.append(f"Whole study ({trained} runs, {args.jobs} at a time on {os.cpu_count()} cores): "
-                     f"{elapsed / 60:.1f} minutes of wall time.")
+    span = _study_span(results)
+    if span is not None:
+        lines.append(f"Whole study, from the first run's start to the last run's end "
+                     f"({len(CONFIGS)} runs, {args.jobs} at a time on {os.cpu_count()} cores): "
+                     f"{span / 60:.1f} minutes.")
         lines.append("")
     lines.append("Wall time is one run's, from train.py's start to its end (data loading, training, "
                  "evaluation of all three splits after every epoch, saving), while the other runs "
@@ -305,8 +309,17 @@ def results_table(results: dict, args, elapsed: float | None, trained: int) -> s
     return "\n".join(lines) + "\n"
 
 
+def _study_span(results: dict) -> float | None:
+    """Seconds from the earliest start to the latest end among the runs."""
+    try:
+        starts = [dt.datetime.fromisoformat(r["config"]["started"]) for r in results.values()]
+        ends = [dt.datetime.fromisoformat(r["config"]["ended"]) for r in results.values()]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
 def _seconds(config: dict) -> str:
-    import datetime as dt
     try:
         s = (dt.datetime.fromisoformat(config["ended"]) - dt.datetime.fromisoformat(config["started"]))
         return f"{s.total_seconds():.0f} s"

@@ -290,6 +290,8 @@ def run(argv: list[str] | None = None) -> int:
     if sys.stdin is not None and hasattr(sys.stdin, "reconfigure"):
         # Bytes that are not text become an invalid answer, not a crash.
         sys.stdin.reconfigure(errors="replace")
+    if interactive and any(v is None for v in answers.values()):
+        print("Configure the network (Ctrl-C quits; python train.py --help lists the flags).")
     try:
         ask_questions(answers, echo=not interactive)
     except InputEnded as err:
@@ -408,7 +410,7 @@ def run(argv: list[str] | None = None) -> int:
         if display_available():
             show_images(pngs)
         else:
-            print(f"No display: the graphs are saved as {', '.join(p.name for p in pngs)} in {run_dir}")
+            print(f"No display: the graphs are in the run folder ({', '.join(p.name for p in pngs)}).")
     return code
 
 

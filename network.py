@@ -321,6 +321,11 @@ def _sigmoid_inplace(z: np.ndarray) -> np.ndarray:
     return z
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits (N, K), as a new array."""
+    return _softmax_inplace(np.array(z, copy=True), np.empty((len(z), 1), z.dtype))
+
+
 def _softmax_inplace(z: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Row-wise softmax in place; row is a (N, 1) scratch buffer.
 

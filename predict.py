@@ -13,7 +13,6 @@ the final test accuracy in the run's history.csv.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -24,6 +23,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from cli import OneLineParser
+from network import softmax
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = HERE / "saved_files"
@@ -85,12 +87,6 @@ def score(net, x: np.ndarray, y: np.ndarray) -> Scores:
             predicted[s:s + CHUNK] = z.argmax(axis=1)
             probs[s:s + CHUNK] = softmax(z)
     return Scores(probs, predicted, np.asarray(y, np.int64))
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of logits (N, K); subtracting the row maximum keeps exp finite."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -428,13 +424,6 @@ def draw_own_digit(original: np.ndarray, pixels: np.ndarray, probs: np.ndarray, 
 
 # ---- the command line ---------------------------------------------------------------------------
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with errors on one line and exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see python {self.prog} --help)\n")
-
-
 def _int_in(low: int, high: int):
     def convert(text: str) -> int:
         try:
@@ -669,9 +658,6 @@ def save(fig, path: Path) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
         save_figure(fig, path)
     except OSError as err:
-        # save_figure's temporary file stays behind when the rename fails (path is a folder).
-        with contextlib.suppress(OSError):
-            path.with_name(path.name + ".tmp").unlink(missing_ok=True)
         reason = err.strerror or str(err)
         if err.filename and str(err.filename) != str(path):  # e.g. a parent that is a file
             reason += f": {err.filename}"

@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import datetime as dt
 import math
-import os
 import platform
 import secrets
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import runs
+from cli import HelpFormatter, OneLineParser
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "saved_files"
@@ -118,23 +118,6 @@ def ask_questions(answers: dict, read: Callable[[str], str] = input, echo: bool 
 
 
 # ---- flags ------------------------------------------------------------------------------
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Shows '(default: X)' where there is a default and the help does not already say it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
-            text += " (default: %(default)s)"
-        return text
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with errors on one line and exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see python {self.prog} --help)\n")
-
 
 def _flag_type(q: Question):
     def convert(text: str):

@@ -391,6 +391,7 @@ def run(argv: list[str] | None = None) -> int:
     pngs = [run_dir / n for n in ("accuracy.png", "loss.png", "learning_rate.png")]
     if code == 0 and not args.no_show:
         if display_available():
+            print("Showing the graphs; close their windows to finish.")
             show_images(pngs)
         else:
             print(f"No display: the graphs are in the run folder ({', '.join(p.name for p in pngs)}).")

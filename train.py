@@ -285,7 +285,7 @@ def run(argv: list[str] | None = None) -> int:
     if answers["layers"] == 0:
         answers["activation"] = None
 
-    # The heavy imports wait until the questions are answered, so they appear at once.
+    # matplotlib, the slow import, waits until the questions are answered, so they appear at once.
     import numpy as np
     import mnist_loader
     from optim import make_optimizer

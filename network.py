@@ -18,6 +18,7 @@ same code (in float64) for the gradient checks.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -356,10 +357,15 @@ def _read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if path.stat().st_size == 0:
         raise ParameterFileError(f"{path}: empty; the run folder is damaged")
     try:
-        array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            # A file of blank lines makes loadtxt warn on stderr; its shape is reported below.
+            warnings.simplefilter("ignore", UserWarning)
+            array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
     except (ValueError, OSError, UnicodeDecodeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ParameterFileError(f"{path}: not a CSV of numbers ({reason})") from None
+    if array.size == 0:
+        raise ParameterFileError(f"{path}: holds no numbers; the run folder is damaged")
     if array.shape != shape:
         raise ParameterFileError(
             f"{path}: shape {array.shape[0]}x{array.shape[1]}, expected {shape[0]}x{shape[1]} "

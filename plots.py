@@ -71,22 +71,34 @@ def _epoch_axis(ax, epochs: Sequence[int]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+# Backends that draw into files only: with one of these, show() opens nothing.
+NON_INTERACTIVE = ("agg", "pdf", "svg", "ps", "cairo", "template", "pgf")
+
+
 def display_available() -> bool:
     """Whether a window can be opened: an interactive matplotlib backend and,
     on Linux, a display. MPLBACKEND is respected (MPLBACKEND=Agg means never)."""
     backend = os.environ.get("MPLBACKEND", "").lower()
     if backend:
-        return backend not in ("agg", "pdf", "svg", "ps", "cairo", "template", "pgf") \
+        return backend not in NON_INTERACTIVE \
             and not backend.startswith("module://matplotlib_inline")
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
 
 
+def interactive_backend() -> str | None:
+    """The name of pyplot's backend when it can open windows, else None. Without a GUI
+    toolkit (no tkinter, say), matplotlib quietly falls back to Agg, whose show() does nothing."""
+    import matplotlib.pyplot as plt
+    backend = plt.get_backend()
+    return None if backend.lower() in NON_INTERACTIVE else backend
+
+
 def show_images(paths: Sequence[Path]) -> bool:
     """Open saved PNGs in windows (blocks until they are closed).
-    Returns False, opening nothing, when no display is available."""
-    if not display_available():
+    Returns False, opening nothing, when no window can be opened."""
+    if not display_available() or interactive_backend() is None:
         return False
     try:
         import matplotlib.pyplot as plt

@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ import numpy as np
 
 from cli import OneLineParser
 from network import softmax
+from plots import interactive_backend
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = HERE / "saved_files"
@@ -497,15 +497,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         run_dir = args.run if args.run is not None else runs.find_latest_run(args.runs_dir)
-        with warnings.catch_warnings():
-            # np.loadtxt warns about an empty CSV before load_run reports its shape as an error.
-            warnings.simplefilter("ignore", UserWarning)
-            record, config, net = runs.load_run(run_dir)
+        record, config, net = runs.load_run(run_dir)
     except runs.RunError as err:
         return fail(err)
-    except MemoryError:
-        return fail(f"{Path(run_dir) / 'config.json'}: the network it describes does not fit in "
-                    "memory; check its hidden_size and layer_sizes")
     mean, std = record.get("norm_mean"), record.get("norm_std")
     show = display_available() and args.save is None and not args.no_show
     if args.image is not None:
@@ -578,17 +572,6 @@ def default_path_note(args) -> str:
     if args.save is not None:
         return ""
     return f" ({'--no-show' if args.no_show else 'no window'}; --save FILE.png picks the path)"
-
-
-NON_INTERACTIVE = ("agg", "pdf", "svg", "ps", "cairo", "template", "pgf")
-
-
-def interactive_backend() -> str | None:
-    """The name of pyplot's backend when it can open windows, else None. Without a GUI
-    toolkit (no tkinter, say), matplotlib quietly falls back to Agg, whose show() does nothing."""
-    import matplotlib.pyplot as plt
-    backend = plt.get_backend()
-    return None if backend.lower() in NON_INTERACTIVE else backend
 
 
 def in_a_window(make: Callable):

@@ -31,7 +31,6 @@ import runs
 from plots import save_figure
 
 HERE = Path(__file__).resolve().parent
-BASE = dict(normalization="normal", init="xavier", l1=False, decay=False)
 
 
 @dataclass(frozen=True)
@@ -44,12 +43,16 @@ class Config:
     decay: bool = False
     repeat: int = 0   # 0 for the study's seed; k for a repeat with seed + k
 
+    def run_config(self, epochs: int = 1, seed: int = 0, limit: int | None = None) -> runs.RunConfig:
+        """The train.py configuration of this study entry (Normal, Xavier, the seed's defaults)."""
+        return runs.RunConfig(layers=self.layers, normalization="normal", init="xavier",
+                              activation=self.activation if self.layers else None, l1=self.l1,
+                              decay=self.decay, optimizer=self.optimizer, epochs=epochs,
+                              seed=seed, limit=limit)
+
     @property
     def name(self) -> str:
-        summary = runs.RunConfig(layers=self.layers, activation=self.activation if self.layers else None,
-                                 optimizer=self.optimizer, epochs=1, seed=0, normalization="normal",
-                                 init="xavier", l1=self.l1, decay=self.decay).summary()
-        return summary + (f"-repeat{self.repeat}" if self.repeat else "")
+        return self.run_config().summary() + (f"-repeat{self.repeat}" if self.repeat else "")
 
     @property
     def label(self) -> str:
@@ -70,8 +73,7 @@ class Config:
                 "--decay", "y" if self.decay else "n", "--optimizer", self.optimizer]
 
 
-def C(layers, activation, optimizer, **kw) -> Config:
-    return Config(layers, activation, optimizer, **kw)
+C = Config
 
 
 # The original project's three categories, then our fourth.
@@ -124,10 +126,7 @@ class StudyError(Exception):
 
 
 def expected_settings(cfg: Config, args) -> dict:
-    rc = runs.RunConfig(layers=cfg.layers, normalization="normal", init="xavier",
-                        activation=cfg.activation if cfg.layers else None, l1=cfg.l1,
-                        decay=cfg.decay, optimizer=cfg.optimizer, epochs=args.epochs,
-                        seed=args.seed + cfg.repeat, limit=args.limit)
+    rc = cfg.run_config(args.epochs, args.seed + cfg.repeat, args.limit)
     return {k: v for k, v in rc.to_json().items() if k in SETTINGS}
 
 

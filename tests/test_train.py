@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["epoch", "learning_rate", "train_loss", "train_accuracy",

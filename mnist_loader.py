@@ -169,37 +169,133 @@ def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
 
 # ---------------------------------------------------------------- finding and downloading
 
-def _find_file(directory: Path, name: str) -> Path | None:
-    """The first existing spelling of name in directory: plain or .gz, 'x-idx3-ubyte' or 'x.idx3-ubyte'."""
+SPLITS = ("train", "test")
+
+
+def _keys(which: Sequence[str]) -> list[str]:
+    """The FILE_NAMES keys of the splits in which, e.g. ("test",) -> test_images, test_labels."""
+    which = (which,) if isinstance(which, str) else tuple(which)
+    if not which or not set(which) <= set(SPLITS):
+        raise ValueError(f"which must name some of {SPLITS}, not {which!r}")
+    return [key for key in FILE_NAMES if key.split("_")[0] in which]
+
+
+def _spellings(name: str) -> tuple[str, ...]:
+    """Accepted file names for name, in order of preference: plain, .gz, dotted, dotted .gz."""
     dotted = name.replace("-idx", ".idx")
-    for candidate in (name, name + ".gz", dotted, dotted + ".gz"):
-        # exists(), not is_file(): a directory in the way should be reported when read, not skipped
-        with contextlib.suppress(OSError):  # an unreadable directory holds nothing we can use
-            if (directory / candidate).exists():
-                return directory / candidate
-    return None
+    return name, name + ".gz", dotted, dotted + ".gz"
 
 
-def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """The directory holding all four files, or None.
+def _listing(directory: Path, source: str = "", fix: str = "check it") -> set[str] | None:
+    """The names in directory, or None when it does not exist.
+
+    MnistError when it is not a folder or cannot be read: either would otherwise look like
+    a folder without MNIST and lead to a pointless search elsewhere or a download attempt.
+    source says where the path came from ("MNIST_DIR=") and fix what to do, for the message.
+    """
+    try:
+        return set(os.listdir(directory))
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        what = "is a file, not a folder" if directory.is_file() else "lies under a file, not a folder"
+        raise MnistError(f"{source}{directory} {what}; {fix}") from None
+    except OSError as e:
+        raise MnistError(f"cannot read the folder {source}{directory} ({e.strerror or e}); "
+                         f"check its permissions, or {fix}") from None
+
+
+def _present(directory: Path, names: set[str], name: str) -> list[Path]:
+    return [directory / spelling for spelling in _spellings(name) if spelling in names]
+
+
+def _find_file(directory: Path, name: str) -> Path | None:
+    """The first existing spelling of name in directory (a folder in the way counts: it is reported when read)."""
+    names = _listing(directory)
+    found = _present(directory, names, name) if names is not None else []
+    return found[0] if found else None
+
+
+def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str, str]]:
+    """(folder, where its path came from, what to do if it is unusable), in search order."""
+    if data_dir is not None:
+        return [(Path(data_dir), "data folder ", "name a folder holding the MNIST files, or a new one to download them into")]
+    env = os.environ.get("MNIST_DIR")
+    found = [(Path(env), "MNIST_DIR=", "set MNIST_DIR to the folder holding the MNIST files, or unset it")] if env else []
+    return found + [(DEFAULT_DIR, "", "move it away so that MNIST can be downloaded there"),
+                    (MODULE_DIR, "", "check its permissions")]
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None, which: Sequence[str] = SPLITS) -> Path | None:
+    """The first folder holding the files of the splits in which ("train", "test"), or None.
 
     An explicit data_dir is the only place looked at. Otherwise: $MNIST_DIR, then data/
-    beside this module, then the module's own directory.
+    beside this module, then the module's own directory. A folder that holds only some of
+    the files is passed over; one that is a file or cannot be read raises MnistError.
     """
-    if data_dir is not None:
-        candidates = [Path(data_dir)]
-    else:
-        env = os.environ.get("MNIST_DIR")
-        candidates = ([Path(env)] if env else []) + [DEFAULT_DIR, MODULE_DIR]
-    for directory in candidates:
-        if all(_find_file(directory, name) for name in FILE_NAMES.values()):
+    keys = _keys(which)
+    for directory, source, fix in _candidates(data_dir):
+        names = _listing(directory, source, fix)
+        if names is not None and all(_present(directory, names, FILE_NAMES[key]) for key in keys):
             return directory
     return None
 
 
-def _missing_message(dest: Path, problem: str) -> str:
-    missing = [name + ".gz" for name in FILE_NAMES.values() if not _find_file(dest, name)]
-    return f"{problem}; put {', '.join(missing)} in {dest} or set MNIST_DIR to a directory that holds them"
+def _missing_message(dest: Path, problem: str, which: Sequence[str] = SPLITS) -> str:
+    names = _listing(dest) or set()
+    missing = [FILE_NAMES[key] + ".gz" for key in _keys(which) if not _present(dest, names, FILE_NAMES[key])]
+    env = os.environ.get("MNIST_DIR")
+    if env and dest != Path(env):  # a mistyped MNIST_DIR would otherwise go unnoticed
+        now = "does not exist" if not os.path.lexists(env) else "lacks some of them"
+        where = f"set MNIST_DIR to a directory that holds them (MNIST_DIR={env} {now})"
+    else:
+        where = "set MNIST_DIR to a directory that holds them"
+    return f"{problem}; put {', '.join(missing)} in {dest} or {where}"
+
+
+def _open_idx(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    """Whether two IDX files (plain or .gz) hold the same bytes once decompressed.
+
+    Streamed 1 MiB at a time, so the check costs a read of both files but no memory; a
+    file that cannot be read or decompressed counts as different.
+    """
+    with contextlib.suppress(OSError):
+        if os.path.samefile(a, b):
+            return True
+    try:
+        if a.suffix != ".gz" and b.suffix != ".gz" and a.stat().st_size != b.stat().st_size:
+            return False
+        buf_a, buf_b = np.empty(_CHUNK, np.uint8), np.empty(_CHUNK, np.uint8)
+        with _open_idx(a) as fa, _open_idx(b) as fb:
+            while True:
+                got_a, got_b = _read_into(fa, buf_a), _read_into(fb, buf_b)
+                if got_a != got_b or not np.array_equal(buf_a[:got_a], buf_b[:got_b]):
+                    return False
+                if got_a < _CHUNK:
+                    return True
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        return False
+
+
+def _resolve(directory: Path, name: str) -> Path:
+    """The file to read for name: its first spelling in directory (plain before .gz).
+
+    When several spellings exist they must hold the same data: otherwise which one is read
+    would decide silently between, say, the original and an edited copy. MnistError then.
+    """
+    found = _present(directory, _listing(directory) or set(), name)
+    if not found:
+        return directory / name  # reading it reports that it is missing
+    first, *others = found
+    for other in others:
+        if not _same_content(first, other):
+            raise MnistError(f"{directory}: both {first.name} and {other.name} are there and hold different "
+                             f"data; delete or move away the one that is not the original MNIST file")
+    return first
 
 
 class _FetchError(Exception):
@@ -247,22 +343,25 @@ def _fetch(url: str, target: Path, md5: str, opener: Callable, progress: bool) -
 
 
 def download_mnist(dest: str | os.PathLike, mirrors: Sequence[str] | None = None, opener: Callable | None = None,
-                   progress: bool = True, md5: Mapping[str, str] | None = None) -> None:
-    """Download the files missing from dest as verified .gz files, trying the mirrors in order.
+                   progress: bool = True, md5: Mapping[str, str] | None = None,
+                   which: Sequence[str] = SPLITS) -> None:
+    """Download the files of the splits in which that dest lacks, as verified .gz files, trying the mirrors in order.
 
     mirrors defaults to MIRRORS and md5 to MD5 (keyed like FILE_NAMES); opener(url, timeout=...)
     returns a response with .read(n) (default urllib.request.urlopen). Raises MnistError
     when a file cannot be fetched from any mirror; files already verified are kept.
     """
     dest = Path(dest)
+    keys = _keys(which)
     mirrors = MIRRORS if mirrors is None else mirrors
     md5 = MD5 if md5 is None else md5
     opener = urllib.request.urlopen if opener is None else opener
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise MnistError(_missing_message(dest, f"cannot create {dest} ({e.strerror or e})")) from e
-    for key, name in FILE_NAMES.items():
+        raise MnistError(_missing_message(dest, f"cannot create {dest} ({e.strerror or e})", which)) from e
+    for key in keys:
+        name = FILE_NAMES[key]
         if _find_file(dest, name):
             continue
         errors = []
@@ -275,24 +374,39 @@ def download_mnist(dest: str | os.PathLike, mirrors: Sequence[str] | None = None
                 errors.append(f"{url}: {e}")
         else:  # stop at the first file no mirror has: the next ones would most likely fail the same way
             raise MnistError(_missing_message(
-                dest, f"could not download {name}.gz from any mirror ({'; '.join(errors) or 'no mirrors'})"))
+                dest, f"could not download {name}.gz from any mirror ({'; '.join(errors) or 'no mirrors'})", which))
 
 
-def _locate(data_dir: str | os.PathLike | None, download: bool) -> Path:
-    found = find_data_dir(data_dir)
+def _locate(data_dir: str | os.PathLike | None, download: bool, which: Sequence[str], progress: bool = True) -> Path:
+    found = find_data_dir(data_dir, which)
     if found is not None:
         return found
     dest = DEFAULT_DIR if data_dir is None else Path(data_dir)
     if not download:
-        raise MnistError(_missing_message(dest, "MNIST files not found (download=False)"))
-    download_mnist(dest)
+        raise MnistError(_missing_message(dest, "MNIST files not found (download=False)", which))
+    download_mnist(dest, progress=progress, which=which)
     return dest
+
+
+def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = True,
+                which: Sequence[str] = SPLITS, progress: bool = True) -> Path:
+    """The folder holding the files of the splits in which ("train", "test"), downloaded there if needed.
+
+    Searched like find_data_dir; when nowhere, downloaded (with a progress bar when progress)
+    into data_dir, or data/ beside this module. Raises MnistError, one line, when the files
+    cannot be found or downloaded, or when two spellings of a file hold different data.
+    Call it before asking a user anything, then pass the folder to load_data/load_test_set
+    as data_dir so that nothing is searched twice. Only reading checks the files' content.
+    """
+    directory = _locate(data_dir, download, which, progress)
+    for key in _keys(which):
+        _resolve(directory, FILE_NAMES[key])
+    return directory
 
 
 def _read_pair(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 784) and labels (N,) of the 'train' or 'test' files, checked against each other and MNIST."""
-    names = FILE_NAMES[f"{split}_images"], FILE_NAMES[f"{split}_labels"]
-    images_path, labels_path = (_find_file(directory, name) or directory / name for name in names)
+    images_path, labels_path = (_resolve(directory, FILE_NAMES[f"{split}_{kind}"]) for kind in ("images", "labels"))
     images, labels = read_idx_images(images_path), read_idx_labels(labels_path)
     if len(images) != len(labels):
         raise _bad(images_path, f"holds {len(images)} images but {labels_path.name} holds {len(labels)} labels",
@@ -306,7 +420,7 @@ def _read_pair(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def load_raw(data_dir: str | os.PathLike | None = None, download: bool = True
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """train_x uint8 (60000, 784), train_y uint8 (60000,), t10k_x uint8 (10000, 784), t10k_y uint8 (10000,)."""
-    directory = _locate(data_dir, download)
+    directory = _locate(data_dir, download, SPLITS)
     return *_read_pair(directory, "train"), *_read_pair(directory, "test")
 
 
@@ -358,7 +472,8 @@ def load_data(normalization: str = "simple", rng: np.random.Generator | None = N
     test is always t10k images 4000..9999 in file order. The other 64,000 (the 60,000 training
     images, then t10k 0..3999) are shuffled by rng.permutation: the first 58,000 are train,
     the last 6,000 val. limit keeps the first `limit` of train and of val (test stays whole).
-    "normal" statistics come from the training split only, after limit.
+    "normal" statistics come from the training split only, after limit. data_dir may be the
+    folder ensure_data returned: an explicit folder is the only place looked at.
     """
     _check_normalization(normalization)
     if limit is not None and limit < 1:
@@ -390,7 +505,11 @@ def load_data(normalization: str = "simple", rng: np.random.Generator | None = N
 def load_test_set(normalization: str, mean: float | None = None, std: float | None = None,
                   data_dir: str | os.PathLike | None = None, dtype: type = np.float32,
                   download: bool = True) -> Split:
-    """The 6,000 test images (t10k 4000..9999), normalized with the training mean/std for "normal"."""
-    t10k_x, t10k_y = _read_pair(_locate(data_dir, download), "test")
+    """The 6,000 test images (t10k 4000..9999), normalized with the training mean/std for "normal".
+
+    Needs only the two t10k files: a folder without the training files is enough, and only
+    the t10k files are downloaded when missing.
+    """
+    t10k_x, t10k_y = _read_pair(_locate(data_dir, download, ("test",)), "test")
     return Split(normalize(t10k_x[TEST_START:], normalization, mean, std, dtype),
                  t10k_y[TEST_START:].astype(np.int64))

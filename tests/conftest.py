@@ -1,11 +1,17 @@
-"""Shared test helpers: where the real MNIST files are, and writers for small IDX files."""
+"""Shared test helpers: where the real MNIST files are, writers for small IDX files, the `slow`
+marker, children that can be interrupted, and a summary line for skipped real-data tests."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import inspect
 import os
+import signal
 import struct
+import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +23,144 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mnist_loader  # noqa: E402
 
 REAL_FILE_NAMES = [name + ".gz" for name in mnist_loader.FILE_NAMES.values()]
+TESTS_DIR = Path(__file__).resolve().parent
+# The start of every skip reason for lack of real data: the summary line counts them by it.
+NO_DATA = "real MNIST not available"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--data-dir", default=None,
+                     help="folder with the four MNIST files for the tests that need the real data "
+                          "(default: $MNIST_DIR, then data/ beside train.py, as train.py looks)")
+
+
+# ---------------------------------------------------------------- the real data
+
+class DataUnavailable(Exception):
+    """The real MNIST files are nowhere and cannot be downloaded; the message says why."""
+
+
+def locate_real_mnist(data_dir: str | None, ci: bool, say: Callable[[str], None] = print) -> Path:
+    """The folder holding the four real files, found where train.py finds them.
+
+    When they are nowhere: under CI, DataUnavailable at once (CI must bring its data);
+    otherwise downloaded once, as train.py would (into data_dir or data/ beside train.py),
+    and DataUnavailable only when that fails. say() announces the download.
+    """
+    try:
+        return mnist_loader.ensure_data(data_dir, download=False).resolve()
+    except mnist_loader.MnistError as err:
+        if ci:
+            raise DataUnavailable(f"{NO_DATA} (CI must provide it): {err}") from None
+    target = data_dir or mnist_loader.DEFAULT_DIR
+    say(f"real MNIST not found; downloading it into {target}, as train.py would")
+    try:
+        return mnist_loader.ensure_data(data_dir, download=True).resolve()
+    except mnist_loader.MnistError as err:
+        raise DataUnavailable(f"{NO_DATA}: not found and not downloadable ({err})") from None
 
 
 @pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """$MNIST_DIR when it holds the four files; otherwise skip the test (fail it under CI)."""
-    env = os.environ.get("MNIST_DIR")
-    if env and mnist_loader.find_data_dir(env) is not None:
-        return Path(env).resolve()
-    message = f"real MNIST files not found: set MNIST_DIR (now {env!r}) to a directory holding them"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+def mnist_dir(request: pytest.FixtureRequest) -> Path:
+    """The real MNIST folder (see locate_real_mnist); skip when there is none, fail under CI."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    ci = bool(os.environ.get("CI"))
+    try:
+        # output not captured: a download announces itself and shows its progress bar
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            return locate_real_mnist(request.config.getoption("--data-dir"), ci,
+                                     lambda message: print(f"\n{message}", file=sys.stderr))
+    except DataUnavailable as err:
+        if ci:
+            pytest.fail(str(err))
+        pytest.skip(str(err))
 
+
+def skipped_for_data(reports: Iterable[pytest.TestReport]) -> tuple[int, str | None]:
+    """How many of these skip reports are for lack of real data, and the first such reason."""
+    count, reason = 0, None
+    for report in reports:
+        longrepr = report.longrepr
+        text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        text = text.removeprefix("Skipped: ")
+        if text.startswith(NO_DATA):
+            count += 1
+            reason = reason or text
+    return count, reason
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    count, reason = skipped_for_data(terminalreporter.stats.get("skipped", []))
+    if count:
+        terminalreporter.write_line(
+            f"{count} test{'s' if count != 1 else ''} skipped: {reason}. To run them, set MNIST_DIR "
+            f"(or pass --data-dir) to a folder holding the four MNIST files, or run once with a network.",
+            yellow=True, bold=True)
+
+
+# ---------------------------------------------------------------- the slow marker
+
+def _calls_subprocess(func: Callable, seen: set[int]) -> bool:
+    """Whether func, or a test-suite function it names (transitively), uses subprocess or pty."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None or id(code) in seen:
+        return False
+    seen.add(id(code))
+    namespace = inspect.unwrap(func).__globals__
+    codes = [code]
+    while codes:  # the function's own code, then the lambdas and inner functions it holds
+        current = codes.pop()
+        codes.extend(c for c in current.co_consts if inspect.iscode(c))
+        for name in current.co_names:
+            target = namespace.get(name)
+            if target is subprocess or getattr(target, "__name__", None) == "pty":
+                return True
+            if inspect.isfunction(target) and Path(target.__code__.co_filename).parent == TESTS_DIR:
+                if _calls_subprocess(target, seen):
+                    return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow every test that starts a subprocess itself, through a helper or through a fixture.
+
+    Found from the code rather than kept in a list, so that a new subprocess test is marked
+    without anyone remembering to: `python -m pytest -m "not slow"` is then the fast core.
+    """
+    verdicts: dict[object, bool] = {}
+    for item in items:
+        funcs = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info is not None else ()):
+            funcs.extend(d.func for d in defs)
+        for func in funcs:
+            if func is None:
+                continue
+            if func not in verdicts:
+                verdicts[func] = _calls_subprocess(func, set())
+            if verdicts[func]:
+                item.add_marker(pytest.mark.slow)
+                break
+
+
+# ---------------------------------------------------------------- children that a test interrupts
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def popen_default_sigint(cmd: list[str], **kwargs) -> subprocess.Popen:
+    """subprocess.Popen, with SIGINT at its default disposition in the child.
+
+    A shell starts a background job (`python -m pytest &` in a script) with SIGINT ignored,
+    every child inherits that, and Python then leaves it ignored: a test's Ctrl-C would never
+    arrive. Resetting it in the child (before exec) lets Python install its KeyboardInterrupt
+    handler however the suite was launched.
+    """
+    return subprocess.Popen(cmd, preexec_fn=_default_sigint, **kwargs)
+
+
+# ---------------------------------------------------------------- small IDX files
 
 def idx_bytes(array: np.ndarray, magic: int | None = None, count: int | None = None,
               dims: tuple[int, ...] | None = None) -> bytes:

@@ -36,7 +36,7 @@ import pytest
 
 import mnist_loader
 import runs
-from conftest import idx_bytes, write_fake_mnist, write_idx_labels
+from conftest import idx_bytes, popen_default_sigint, write_fake_mnist, write_idx_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 GZ = {key: name + ".gz" for key, name in mnist_loader.FILE_NAMES.items()}
@@ -281,7 +281,7 @@ def _drain(fd: int) -> bytes:
 @pytest.mark.parametrize("number", [1, 4, 8], ids=lambda n: f"ctrl-c-at-q{n}-{KEYS[n - 1]}-piped")
 def test_ctrl_c_at_a_question_from_a_pipe_exits_130_no_run_folder(tmp_path, number):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "train.py", "--output-dir", str(out)], cwd=ROOT,
+    proc = popen_default_sigint([sys.executable, "train.py", "--output-dir", str(out)], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=child_env())
     try:
@@ -307,7 +307,7 @@ def test_ctrl_c_at_a_question_on_a_terminal_exits_130_no_run_folder(tmp_path):
     out = tmp_path / "out"
     master, slave = pty.openpty()
     # All three streams on the terminal, as in a shell (input() writes its prompt to stderr there).
-    proc = subprocess.Popen([sys.executable, "train.py", "--output-dir", str(out)], cwd=ROOT,
+    proc = popen_default_sigint([sys.executable, "train.py", "--output-dir", str(out)], cwd=ROOT,
                             stdin=slave, stdout=slave, stderr=slave, env=child_env())
     os.close(slave)
     try:
@@ -860,7 +860,7 @@ TRAIN_LONG = ["--layers", "1", "--activation", "relu", "--normalization", "norma
 
 
 def _start(args, mnist_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "train.py", *map(str, args)], cwd=ROOT, text=True,
+    return popen_default_sigint([sys.executable, "train.py", *map(str, args)], cwd=ROOT, text=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=child_env(MNIST_DIR=str(mnist_dir)))
 

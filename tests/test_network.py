@@ -7,23 +7,32 @@ import math
 import numpy as np
 import pytest
 
-from network import Network, ParameterFileError
+from network import (Network, ParameterFileError, flat_grad, reference_backprop,
+                     softmax_cross_entropy)
 
 H = 1e-6  # centred-difference step (float64)
 
 
 # ---- helpers -------------------------------------------------------------------
 
-def numerical_grad(net: Network, x: np.ndarray, y: np.ndarray, l1: float,
-                   coords: np.ndarray) -> np.ndarray:
-    """Centred differences (L(p + h) - L(p - h)) / 2h of net.loss at the flat coordinates."""
+def objective64(net: Network, x: np.ndarray, y: np.ndarray, l1: float = 0.0, l2: float = 0.0,
+                masks=None) -> float:
+    """Mean cross-entropy + l1 sum|W| + l2/2 sum W^2, from an independent float64 forward pass."""
+    logits = forward64(net, x, masks)
+    return (softmax_cross_entropy64(logits, y) + l1 * sum(np.abs(w).sum() for w in net.weights)
+            + l2 / 2 * sum(np.square(w).sum() for w in net.weights))
+
+
+def numerical_grad(net: Network, x: np.ndarray, y: np.ndarray, l1: float, coords: np.ndarray,
+                   l2: float = 0.0, masks=None) -> np.ndarray:
+    """Centred differences (L(p + h) - L(p - h)) / 2h of objective64 at the flat coordinates."""
     out = np.empty(len(coords))
     for j, k in enumerate(coords):
         old = net.params[k]
         net.params[k] = old + H
-        plus = net.loss(x, y, l1)
+        plus = objective64(net, x, y, l1, l2, masks)
         net.params[k] = old - H
-        minus = net.loss(x, y, l1)
+        minus = objective64(net, x, y, l1, l2, masks)
         net.params[k] = old
         out[j] = (plus - minus) / (2 * H)
     return out
@@ -34,17 +43,28 @@ def relative_error(num: np.ndarray, ana: np.ndarray) -> float:
     return float(np.max(np.abs(num - ana)) / np.max(np.abs(num)))
 
 
-def hidden_preactivations(net: Network, x: np.ndarray) -> list[np.ndarray]:
+def hidden_preactivations(net: Network, x: np.ndarray, masks=None) -> list[np.ndarray]:
     """The hidden layers' a @ W + b, computed here independently of the network's forward pass."""
     out, a = [], x
-    for w, b in zip(net.weights[:-1], net.biases[:-1]):
+    masks = masks if masks is not None else [None] * (net.num_layers - 1)
+    for w, b, mask in zip(net.weights[:-1], net.biases[:-1], masks):
         z = a @ w + b
         out.append(z)
         a = np.maximum(z, 0) if net.activation == "relu" else 1 / (1 + np.exp(-z))
+        if mask is not None:
+            a = a * mask
     return out
 
 
-def make_checkable_net(sizes, activation, l1, seed=0, batch=5):
+def dropout_masks(sizes, batch, p=0.4, seed=5):
+    """Fixed inverted-dropout multipliers: 0 for a dropped unit, 1 / (1 - p) for a kept one."""
+    rng = np.random.default_rng(seed)
+    masks = [np.where(rng.random((batch, n)) < p, 0.0, 1 / (1 - p)) for n in sizes[1:-1]]
+    assert all(0 < np.mean(m == 0) < 1 for m in masks), "test setup: a mask drops all or nothing"
+    return masks
+
+
+def make_checkable_net(sizes, activation, l1, seed=0, batch=5, masks=None):
     """A float64 net with random biases, and a batch away from ReLU kinks and L1 kinks."""
     rng = np.random.default_rng(seed)
     net = Network(sizes, activation, "xavier", rng, dtype=np.float64)
@@ -56,7 +76,7 @@ def make_checkable_net(sizes, activation, l1, seed=0, batch=5):
             w[small] = np.where(w[small] < 0, -1e-3, 1e-3)
     x = rng.standard_normal((batch, sizes[0]))
     y = rng.integers(0, sizes[-1], batch)
-    for z in hidden_preactivations(net, x):  # a step of H must not cross max(z, 0)'s kink
+    for z in hidden_preactivations(net, x, masks):  # a step of H must not cross max(z, 0)'s kink
         assert np.min(np.abs(z)) > 1e-4, "test setup: a pre-activation is too close to 0"
     return net, x, y
 
@@ -69,8 +89,9 @@ def softmax_cross_entropy64(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(lse - z[np.arange(len(y)), y]))
 
 
-def forward64(net: Network, x: np.ndarray) -> np.ndarray:
-    """The logits computed in float64 from the network's parameters (an independent forward)."""
+def forward64(net: Network, x: np.ndarray, masks=None) -> np.ndarray:
+    """The logits computed in float64 from the network's parameters (an independent forward),
+    each hidden activation multiplied by its dropout mask when masks are given."""
     a = x.astype(np.float64)
     for i, (w, b) in enumerate(zip(net.weights, net.biases)):
         a = a @ w.astype(np.float64) + b.astype(np.float64)
@@ -80,33 +101,92 @@ def forward64(net: Network, x: np.ndarray) -> np.ndarray:
             else:
                 with np.errstate(over="ignore"):
                     a = 1 / (1 + np.exp(-a))
+            if masks is not None:
+                a = a * masks[i]
     return a
+
+
+# ---- softmax_cross_entropy -----------------------------------------------------------
+
+def test_softmax_cross_entropy_matches_direct_formula():
+    """Loss = mean -log(e^z_y / sum e^z), gradient = (softmax - onehot) / N, by the plain formula."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((7, 10)) * 3
+    y = rng.integers(0, 10, 7)
+    loss, grad = softmax_cross_entropy(z, y)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert loss == pytest.approx(np.mean(-np.log(p[np.arange(7), y])), rel=1e-13)
+    np.testing.assert_allclose(grad, (p - np.eye(10)[y]) / 7, rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_cross_entropy_gradient_is_numerical():
+    """Its gradient matches centred differences of its own loss at every logit."""
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((4, 6))
+    y = rng.integers(0, 6, 4)
+    _, grad = softmax_cross_entropy(z, y)
+    num = np.empty_like(z)
+    for idx in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[idx] += H
+        minus[idx] -= H
+        num[idx] = (softmax_cross_entropy(plus, y)[0] - softmax_cross_entropy(minus, y)[0]) / (2 * H)
+    assert relative_error(num, grad) < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_is_stable_for_huge_logits(dtype):
+    """Logits of 1e4 give the exact loss (the logit gap), no overflow, and a finite gradient."""
+    z = np.array([[1e4, 0.0, -1e4], [1e4, 1e4, 0.0]], dtype)
+    y = np.array([1, 2])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        loss, grad = softmax_cross_entropy(z, y)
+    # Row 1: -log softmax = 1e4 - 0; row 2: log(2 e^1e4) - 0 = 1e4 + ln 2.
+    assert loss == pytest.approx((1e4 + 1e4 + math.log(2)) / 2, rel=1e-7)
+    assert grad.dtype == dtype and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, [[0.5, -0.5, 0], [0.25, 0.25, -0.5]], atol=1e-7)
 
 
 # ---- gradients -------------------------------------------------------------------
 
-@pytest.mark.parametrize("l1", [0.0, 1e-2])
-def test_gradient_no_hidden_layer(l1):
-    """[784, 10]: analytic gradient matches centred differences on 200 weights and all biases."""
-    net, x, y = make_checkable_net([784, 10], "relu", l1)
-    _, ana = net.loss_and_grad(x, y, l1)
+def assert_both_gradients_match(net, x, y, coords, l1=0.0, l2=0.0, masks=None):
+    """The fast path (loss_and_grad) and reference_backprop both match centred differences
+    at coords, and their objectives match objective64."""
+    num = numerical_grad(net, x, y, l1, coords, l2, masks)
+    fast_loss, fast = net.loss_and_grad(x, y, l1, l2, masks)
+    ref_loss, ref = reference_backprop(net, x, y, l1, l2, masks)
+    assert relative_error(num, fast[coords]) < 1e-6
+    assert relative_error(num, flat_grad(ref)[coords]) < 1e-6
+    expected = objective64(net, x, y, l1, l2, masks)
+    assert fast_loss == pytest.approx(expected, rel=1e-12)
+    assert ref_loss == pytest.approx(expected, rel=1e-12)
+
+
+PENALTIES = [dict(), dict(l1=1e-2), dict(l2=3e-2), dict(l1=1e-2, l2=3e-2)]
+PENALTY_IDS = ["none", "l1", "l2", "l1+l2"]
+
+
+@pytest.mark.parametrize("penalties", PENALTIES, ids=PENALTY_IDS)
+def test_gradient_no_hidden_layer(penalties):
+    """[784, 10]: analytic gradients match centred differences on 200 weights and all biases."""
+    net, x, y = make_checkable_net([784, 10], "relu", penalties.get("l1", 0))
     rng = np.random.default_rng(1)
     n_weights = 784 * 10
     coords = np.concatenate([rng.choice(n_weights, 200, replace=False),
                              np.arange(n_weights, n_weights + 10)])  # the biases follow W
-    num = numerical_grad(net, x, y, l1, coords)
-    assert relative_error(num, ana[coords]) < 1e-6
+    assert_both_gradients_match(net, x, y, coords, **penalties)
 
 
-@pytest.mark.parametrize("l1", [0.0, 1e-2])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("penalties", PENALTIES, ids=PENALTY_IDS)
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 @pytest.mark.parametrize("sizes", [[30, 16, 10], [30, 16, 12, 10]])
-def test_gradient_hidden_layers(sizes, activation, l1):
-    """With 1 and 2 hidden layers, every coordinate of the gradient matches centred differences."""
-    net, x, y = make_checkable_net(sizes, activation, l1)
-    _, ana = net.loss_and_grad(x, y, l1)
-    num = numerical_grad(net, x, y, l1, np.arange(len(net.params)))
-    assert relative_error(num, ana) < 1e-6
+def test_gradient_hidden_layers(sizes, activation, penalties, dropout):
+    """With 1 and 2 hidden layers, L1, L2 and a fixed dropout mask, every coordinate of both
+    gradients matches centred differences."""
+    masks = dropout_masks(sizes, 5) if dropout else None
+    net, x, y = make_checkable_net(sizes, activation, penalties.get("l1", 0), masks=masks)
+    assert_both_gradients_match(net, x, y, np.arange(len(net.params)), masks=masks, **penalties)
 
 
 def test_gradient_is_checked_per_layer():
@@ -122,22 +202,91 @@ def test_gradient_is_checked_per_layer():
             start += block.size
 
 
-def test_loss_and_grad_loss_is_mean_cross_entropy_plus_l1():
-    """loss_and_grad's loss is mean cross-entropy + lambda * sum|W| (biases excluded)."""
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[30, 10], [30, 16, 10], [30, 16, 12, 10]])
+def test_fast_backprop_equals_reference(sizes, activation, dropout):
+    """The buffered backprop gives reference_backprop's gradient to float64 rounding, with
+    L1 and L2 and a fixed dropout mask, over a batch of 4 as in training."""
+    masks = dropout_masks(sizes, 4, p=0.5) if dropout else None
+    net, x, y = make_checkable_net(sizes, activation, 1e-2, batch=4, masks=masks)
+    _, fast = net.loss_and_grad(x, y, l1=1e-2, l2=3e-2, dropout_masks=masks)
+    _, ref = reference_backprop(net, x, y, l1=1e-2, l2=3e-2, dropout_masks=masks)
+    assert np.max(np.abs(fast - flat_grad(ref))) < 1e-12 * max(1.0, np.max(np.abs(fast)))
+    assert np.max(np.abs(fast)) > 1e-3  # not two zeros
+
+
+def test_dropout_mask_changes_the_gradient():
+    """The dropout cases are not vacuous: a mask changes the gradient, and a dropped
+    unit's incoming weights get no cross-entropy gradient from that example."""
+    sizes = [30, 16, 10]
+    net, x, y = make_checkable_net(sizes, "relu", 0.0, batch=1)
+    mask = np.full((1, 16), 2.0)
+    mask[0, :8] = 0
+    _, without = net.loss_and_grad(x, y)
+    _, with_mask = net.loss_and_grad(x, y, dropout_masks=[mask])
+    assert np.max(np.abs(with_mask - without)) > 1e-3
+    assert np.all(with_mask[:30 * 16].reshape(30, 16)[:, :8] == 0)
+
+
+def test_backprop_draws_inverted_dropout_masks():
+    """backprop(dropout=p, rng) keeps a unit with probability 1 - p, scales it by 1 / (1 - p),
+    and equals backprop with the mask it drew (read back from the same seed)."""
+    net, x, y = make_checkable_net([30, 400, 10], "relu", 0.0, batch=4)
+    onehot = np.eye(10)[y]
+    net.backprop(x, onehot, dropout=0.25, rng=np.random.default_rng(7))
+    drawn = net.grad.copy()
+    uniform = np.random.default_rng(7).random((4, 400))
+    mask = np.where(uniform >= 0.25, 1 / 0.75, 0.0)
+    assert 0.7 < np.mean(mask > 0) < 0.8
+    net.backprop(x, onehot, dropout_masks=[mask])
+    np.testing.assert_allclose(drawn, net.grad, rtol=1e-12, atol=1e-15)
+    net.backprop(x, onehot, dropout=0.25, rng=np.random.default_rng(8))
+    assert not np.allclose(drawn, net.grad)  # another seed, another mask
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(dropout=0.5), "rng"),
+                                             (dict(dropout=1.0, rng=np.random.default_rng(0)), r"\[0, 1\)")])
+def test_dropout_bad_arguments(kwargs, message):
+    """Dropout without a Generator, or with p = 1, is refused with a message naming the problem."""
+    net, x, y = make_checkable_net([30, 16, 10], "relu", 0.0)
+    with pytest.raises(ValueError, match=message):
+        net.backprop(x, np.eye(10)[y], **kwargs)
+
+
+def test_loss_and_grad_loss_is_cross_entropy_plus_penalties():
+    """loss_and_grad's loss is mean cross-entropy + l1 sum|W| + l2/2 sum W^2 (biases excluded),
+    while loss and evaluate are the cross-entropy alone."""
     net, x, y = make_checkable_net([30, 16, 10], "sigmoid", 1e-2)
-    loss, _ = net.loss_and_grad(x, y, 1e-2)
-    expected = softmax_cross_entropy64(forward64(net, x), y) \
-        + 1e-2 * sum(np.abs(w).sum() for w in net.weights)
-    assert loss == pytest.approx(expected, rel=1e-12)
+    for b in net.biases:
+        b += 5  # large biases: a penalty that counted them would be far off
+    loss, _ = net.loss_and_grad(x, y, 1e-2, 3e-2)
+    ce = softmax_cross_entropy64(forward64(net, x), y)
+    l1_sum = sum(np.abs(w).sum() for w in net.weights)
+    l2_sum = sum(np.square(w).sum() for w in net.weights)
+    assert loss == pytest.approx(ce + 1e-2 * l1_sum + 3e-2 / 2 * l2_sum, rel=1e-12)
+    assert net.l1_penalty() == pytest.approx(l1_sum, rel=1e-12)
+    assert net.l2_penalty() == pytest.approx(l2_sum / 2, rel=1e-12)
+    assert net.loss(x, y) == pytest.approx(ce, rel=1e-12)
+    assert net.evaluate(x, y)[0] == pytest.approx(ce, rel=1e-12)
 
 
 def test_backprop_scale_multiplies_gradient():
-    """backprop(scale=s, l1=lam) writes s times the full gradient, the L1 term included."""
+    """backprop(scale=s, l1, l2) writes s times the full gradient, the penalty terms included."""
     net, x, y = make_checkable_net([30, 16, 10], "relu", 1e-2)
-    _, grad = net.loss_and_grad(x, y, 1e-2)
+    _, grad = net.loss_and_grad(x, y, 1e-2, 3e-2)
     onehot = np.eye(10)[y]
-    net.backprop(x, onehot, scale=0.37, l1=1e-2)
+    net.backprop(x, onehot, scale=0.37, l1=1e-2, l2=3e-2)
     np.testing.assert_allclose(net.grad, 0.37 * grad, rtol=1e-12, atol=1e-15)
+
+
+def test_l2_gradient_is_lambda_w_on_weights_only():
+    """The L2 part of the gradient is exactly l2 * W on the weights and 0 on the biases."""
+    net, x, y = make_checkable_net([30, 16, 10], "relu", 0.0)
+    _, plain = net.loss_and_grad(x, y)
+    _, with_l2 = net.loss_and_grad(x, y, l2=0.5)
+    np.testing.assert_allclose(with_l2 - plain, 0.5 * net.params * net._weight_mask, atol=1e-15)
+    assert np.all((with_l2 - plain)[net._weight_mask == 0] == 0)
 
 
 # ---- initialization ----------------------------------------------------------------
@@ -251,16 +400,22 @@ def test_huge_logits_give_finite_loss_and_normalized_probabilities(sizes, activa
 
 
 def test_backprop_softmax_is_stable_for_huge_logits():
-    """The training forward pass gives probabilities summing to 1 and a finite gradient for huge logits."""
+    """The training forward pass gives a finite gradient and the exact logits for huge logits,
+    and its gradient equals the reference's (float32)."""
     rng = np.random.default_rng(0)
     net = Network([784, 64, 10], "relu", "xavier", rng)
     net.params *= 1e4
     x = rng.standard_normal((4, 784)).astype(np.float32)
-    probs = np.empty((4, 10), np.float32)
+    y = np.array([1, 2, 3, 4])
+    logits = np.empty((4, 10), np.float32)
     with np.errstate(over="raise", divide="raise", invalid="raise"):
-        net.backprop(x, np.eye(10, dtype=np.float32)[[1, 2, 3, 4]], scale=1e-3, probs_out=probs)
-    assert np.all(np.isfinite(probs)) and np.all(np.isfinite(net.grad))
-    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+        net.backprop(x, np.eye(10, dtype=np.float32)[y], scale=1.0, logits_out=logits)
+    z = forward64(net, x)
+    assert np.ptp(z, axis=1).min() > 1000
+    np.testing.assert_allclose(logits, z, rtol=1e-4, atol=1e-2 * np.abs(z).max() * 1e-3)
+    assert np.all(np.isfinite(net.grad))
+    _, ref = reference_backprop(net, x, y)
+    np.testing.assert_allclose(net.grad, flat_grad(ref), rtol=1e-3, atol=1e-6 * np.abs(net.grad).max())
 
 
 # ---- saving and loading ---------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""Oracle tests for optim.py's Adam and for every optimizer's state round trip.
+(SGD's and momentum's hand-computed steps are in tests/test_training.py.)"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import optim
+
+
+def test_adam_first_two_steps_by_hand():
+    """Two Adam steps (lr 0.01, betas 0.9/0.999, eps 1e-8) worked out on paper.
+
+    Step 1: m = 0.1 g, v = 0.001 g^2, bias-corrected m/(1-0.9) = g and v/(1-0.999) = g^2,
+    so each parameter moves by lr * g / (|g| + eps): 0.01 against the sign of g, 0 where g = 0.
+    Step 2: m = 0.09 g1 + 0.1 g2 = (0.039, -0.008, -0.04),
+    v = 0.000999 g1^2 + 0.001 g2^2 = (9.999e-5, 4.996e-5, 1.6e-4),
+    corrected by 1 - 0.9^2 = 0.19 and 1 - 0.999^2 = 0.001999.
+    """
+    params = np.array([1.0, -2.0, 0.5])
+    adam = optim.Adam()
+    adam.step(params, np.array([0.1, -0.2, 0.0]), 0.01)
+    np.testing.assert_allclose(params, [0.99, -1.99, 0.5], rtol=0, atol=2e-9)
+    assert params[2] == 0.5
+    adam.step(params, np.array([0.3, 0.1, -0.4]), 0.01)
+    m_hat = np.array([0.039, -0.008, -0.04]) / 0.19
+    v_hat = np.array([9.999e-5, 4.996e-5, 1.6e-4]) / 0.001999
+    expected = np.array([0.99, -1.99, 0.5]) - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-8)
+    np.testing.assert_allclose(params, expected, rtol=1e-8)
+    # The second step's sizes, in numbers: 0.0091778, 0.0026634 and 0.0074412.
+    np.testing.assert_allclose(np.abs(params - [0.99, -1.99, 0.5]), [0.0091778, 0.0026634, 0.0074412],
+                               rtol=1e-4)
+    assert adam.t == 2
+
+
+def test_adam_step_size_follows_the_learning_rate():
+    """The first step moves each parameter by lr (for |g| >> eps) whatever the size of g."""
+    for lr in (0.1, 0.003):
+        params = np.zeros(3)
+        optim.Adam().step(params, np.array([1e3, -1e-3, 5.0]), lr)
+        np.testing.assert_allclose(params, [-lr, lr, -lr], rtol=1e-5)
+
+
+def test_adam_takes_plain_gradient_the_others_lr_times_gradient():
+    """The loop must scale backprop by lr for SGD and momentum and by 1 for Adam."""
+    assert optim.SGD.lr_in_grad and optim.Momentum.lr_in_grad and not optim.Adam.lr_in_grad
+
+
+@pytest.mark.parametrize("betas, eps", [((1.0, 0.999), 1e-8), ((0.9, -0.1), 1e-8), ((0.9, 0.999), 0.0)])
+def test_adam_bad_hyperparameters(betas, eps):
+    with pytest.raises(ValueError, match="Adam"):
+        optim.Adam(betas, eps)
+
+
+def test_make_optimizer_names():
+    """make_optimizer builds each optimizer by name and rejects others, naming the choices."""
+    assert isinstance(optim.make_optimizer("sgd"), optim.SGD)
+    assert isinstance(optim.make_optimizer("adam"), optim.Adam)
+    momentum = optim.make_optimizer("momentum", 0.5)
+    assert isinstance(momentum, optim.Momentum) and momentum.momentum == 0.5
+    with pytest.raises(ValueError, match="adam"):
+        optim.make_optimizer("rmsprop")
+
+
+def _run(optimizer, params, grads, lrs):
+    for g, lr in zip(grads, lrs):
+        optimizer.step(params, lr * g if optimizer.lr_in_grad else g, lr)
+
+
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_state_round_trip_is_bit_identical(name, dtype):
+    """N steps, state(), a new optimizer + load_state, M more steps == N + M steps in one go,
+    bit for bit; the learning rate changes on both sides of the cut, and the steps cross
+    the subnormal flush (every 64 steps)."""
+    rng = np.random.default_rng(0)
+    n, m, size = 70, 90, 500
+    # Gradients over many magnitudes, some coordinates idle after a while (as border pixels).
+    grads = (rng.standard_normal((n + m, size)) * np.logspace(0, -30, size)).astype(dtype)
+    grads[20:, ::3] = 0
+    lrs = [0.01] * 40 + [0.005] * 60 + [0.002] * 60
+    start = rng.standard_normal(size).astype(dtype)
+
+    whole = start.copy()
+    _run(optim.make_optimizer(name), whole, grads, lrs)
+
+    resumed = start.copy()
+    first = optim.make_optimizer(name)
+    _run(first, resumed, grads[:n], lrs[:n])
+    saved = first.state()
+    assert all(isinstance(v, (np.ndarray, float, int)) for v in saved.values())
+    _run(first, resumed.copy(), grads[n:], lrs[n:])  # the old optimizer goes on: saved must not change
+    second = optim.make_optimizer(name)
+    second.load_state(saved)
+    _run(second, resumed, grads[n:], lrs[n:])
+    assert np.array_equal(resumed, whole)
+    assert not np.array_equal(resumed, start)
+
+
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_state_before_any_step_round_trips(name):
+    """A fresh optimizer's state loads into another, which then steps as a fresh one."""
+    a, b = optim.make_optimizer(name), optim.make_optimizer(name)
+    b.load_state(a.state())
+    p, q = np.ones(4), np.ones(4)
+    a.step(p, np.full(4, 0.1), 0.1)
+    b.step(q, np.full(4, 0.1), 0.1)
+    assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("source, target", [("adam", "momentum"), ("momentum", "adam"),
+                                            ("adam", "sgd"), ("sgd", "adam")])
+def test_state_of_another_optimizer_is_refused(source, target):
+    """Loading one optimizer's state into another raises ValueError naming the expected keys."""
+    a = optim.make_optimizer(source)
+    params = np.ones(3)
+    a.step(params, np.full(3, 0.1), 0.1)
+    with pytest.raises(ValueError, match="state must have the keys"):
+        optim.make_optimizer(target).load_state(a.state())
+
+
+def test_adam_state_is_m_v_t():
+    """Adam's state holds PyTorch's exp_avg, exp_avg_sq and step under the names m, v, t."""
+    adam = optim.Adam()
+    params = np.zeros(2)
+    adam.step(params, np.array([2.0, -1.0]), 0.1)
+    state = adam.state()
+    assert set(state) == {"m", "v", "t"} and state["t"] == 1
+    np.testing.assert_allclose(state["m"], [0.2, -0.1])
+    np.testing.assert_allclose(state["v"], [0.004, 0.001])
+    assert math.isclose(params[0], -0.1, rel_tol=1e-6)

@@ -81,7 +81,7 @@ def assert_params(net, weights, biases):
 
 def test_tiny_net_setup_exercises_the_relu_mask():
     """The hand-picked numbers give one inactive and three active hidden units."""
-    z = X @ W1 + B1
+    z = tiny_net([3, 2]).logits(X)  # the network's own X @ W1 + B1: tiny_net must hold W1 and B1
     np.testing.assert_allclose(z, [[0.2, -0.2], [0.79, 0.74]], atol=1e-12)
 
 

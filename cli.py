@@ -1,8 +1,18 @@
-"""Command-line pieces shared by train.py and predict.py: argparse that reports
-a bad flag on one line, and help that shows each default once."""
+"""Command-line pieces shared by the scripts: argparse that reports a bad flag on one line,
+help that shows each default once, and terminal output that survives a hostile world
+(a reader that goes away, a full device, a closed stream, an ASCII-only locale)."""
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable, NoReturn
+
+from interrupts import Interrupted, OutputLost
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -10,6 +20,15 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see python {self.prog} --help)\n")
+
+    def _print_message(self, message, file=None):
+        # Help and errors to a stream that is closed or cannot encode them: degrade, never crash.
+        file = file or sys.stdout
+        if message and file is not None:
+            try:
+                file.write(message)
+            except (OSError, UnicodeError):
+                pass
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -20,3 +39,117 @@ class HelpFormatter(argparse.HelpFormatter):
         if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
             text += " (default: %(default)s)"
         return text
+
+
+class Output:
+    """A script's messages: results on stdout, errors on stderr, progress bars only where
+    stderr exists. A stdout that cannot be written raises OutputLost, once."""
+
+    def __init__(self, prog: str):
+        self.prog = prog
+        self.lost = False
+
+    def say(self, text: str = "") -> None:
+        if self.lost or sys.stdout is None:
+            return
+        try:
+            print(text, flush=True)
+        except OSError as err:
+            self.lost = True
+            raise OutputLost(err) from None
+
+    def error(self, message: str) -> None:
+        """One line on stderr (or stdout when stderr is closed), never raising."""
+        for stream in (sys.stderr, None if self.lost else sys.stdout):
+            if stream is None:
+                continue
+            try:
+                print(f"{self.prog}: {message}", file=stream, flush=True)
+                return
+            except (OSError, ValueError):
+                continue
+
+    def fail(self, message: str, code: int = 1) -> int:
+        self.error(message)
+        return code
+
+    def width(self) -> int:
+        """The terminal's width (120 when the output is not a terminal)."""
+        return shutil.get_terminal_size((120, 24)).columns
+
+    def wrap(self, text: str, indent: str = "") -> str:
+        return textwrap.fill(text, width=max(40, self.width() - 1), subsequent_indent=indent)
+
+    def progress_ok(self) -> bool:
+        """Whether a progress bar can be drawn (stderr exists and is open)."""
+        try:
+            return sys.stderr is not None and not sys.stderr.closed
+        except (AttributeError, ValueError):
+            return False
+
+    def clear_line(self) -> None:
+        """Clear a progress bar left on the terminal's current line."""
+        try:
+            if sys.stderr is not None and sys.stderr.isatty():
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    @staticmethod
+    def path(p: Path) -> str:
+        """A path as the user should read it: relative to the current folder when inside it."""
+        p = Path(p)
+        try:
+            absolute = p.resolve()
+            return str(absolute.relative_to(Path.cwd().resolve()))
+        except (ValueError, OSError):
+            return str(p)
+
+
+def quiet_startup_interrupts() -> None:
+    """Until run_script starts main, Ctrl-C exits quietly with 130 (no traceback from a
+    module that was importing). A SIGINT that was ignored when we started stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """Run a script's main and exit with its code, whatever happens to the streams."""
+    for stream in (sys.stdout, sys.stderr):
+        try:  # text the locale cannot encode becomes '?', never a crash
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, OSError):
+            pass
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    except OutputLost as err:
+        code = err.exit_code
+    except Interrupted as err:
+        code = err.exit_code
+    except BrokenPipeError:
+        code = 141
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError:
+        code = code or 1
+        _silence_stdout()
+    else:
+        if code == 141:
+            _silence_stdout()
+    sys.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +20,10 @@ SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Save a figure atomically as PNG (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
+    # A unique temporary name: two processes saving the same figure never collide.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
         fig.savefig(tmp, format="png", dpi=100)
         os.replace(tmp, path)
@@ -29,18 +33,38 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_history(rows: Sequence[dict], folder: Path, title: str = "") -> list[Path]:
-    """accuracy.png, loss.png and learning_rate.png of a run's per-epoch history."""
+def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
+                 best_epoch: int | None = None) -> list[Path]:
+    """accuracy.png, loss.png and learning_rate.png of a run's per-epoch history.
+
+    best_epoch: the best validation epoch, marked on the accuracy graph (its weights are kept).
+    The loss graph shows the mean cross-entropy of each split; when a penalty is on (L1, L2)
+    it is drawn apart, as the amount the training objective adds to the cross-entropy."""
     epochs = [r["epoch"] for r in rows]
+    marker = dict(marker="o", markersize=3) if len(rows) <= 30 else {}
     paths = []
     for metric, ylabel, name in (("accuracy", "Accuracy (%)", "accuracy.png"),
-                                 ("loss", "Cross-entropy loss", "loss.png")):
+                                 ("loss", "Mean cross-entropy (without penalty)", "loss.png")):
         fig = Figure(figsize=(7, 4.5))
         ax = fig.add_subplot()
         for split, (label, colour) in SPLIT_STYLE.items():
             values = [r[f"{split}_{metric}"] * (100 if metric == "accuracy" else 1) for r in rows]
-            ax.plot(epochs, values, marker="o" if len(rows) <= 30 else None, markersize=3,
-                    color=colour, label=label)
+            ax.plot(epochs, values, color=colour, label=label, **marker)
+        if metric == "accuracy" and best_epoch is not None:
+            best = next((r for r in rows if r["epoch"] == best_epoch), None)
+            if best is not None:
+                ax.axvline(best_epoch, color="0.5", linestyle=":", linewidth=1)
+                ax.plot([best_epoch], [100 * best["val_accuracy"]], marker="*", markersize=12,
+                        color="tab:orange", markeredgecolor="black", linestyle="none",
+                        label=f"Best validation: epoch {best_epoch} "
+                              f"(test {100 * best['test_accuracy']:.2f} %)")
+        if metric == "loss":
+            for column, label in (("l1_penalty", "L1 penalty \u03bb\u00b7\u03a3|W|"),
+                                  ("l2_penalty", "L2 penalty \u03bb/2\u00b7\u03a3W\u00b2")):
+                values = [r.get(column) for r in rows]
+                if any(values):
+                    ax.plot(epochs, values, color="0.35", linestyle="--", label=f"{label} (added "
+                            "to the training objective)", **marker)
         ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
         _epoch_axis(ax, epochs)
         ax.set_ylabel(ylabel)
@@ -50,8 +74,8 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "") -> list[Pa
         paths.append(save_figure(fig, folder / name))
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    ax.plot(epochs, [r["learning_rate"] for r in rows], marker="o" if len(rows) <= 30 else None,
-            markersize=3, color="tab:purple", label="Learning rate")
+    ax.plot(epochs, [r["learning_rate"] for r in rows], color="tab:purple", label="Learning rate",
+            **marker)
     ax.set_title("Learning rate per epoch" + (f"\n{title}" if title else ""))
     _epoch_axis(ax, epochs)
     ax.set_ylabel("Learning rate")
@@ -64,10 +88,14 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "") -> list[Pa
 
 
 def _epoch_axis(ax, epochs: Sequence[int]) -> None:
+    """Epochs are whole numbers: integer ticks only, every epoch labelled on short runs."""
+    from matplotlib.ticker import MaxNLocator
     ax.set_xlabel("Epoch")
     if epochs:
-        ax.set_xlim(0.5, max(epochs) + 0.5)
-    from matplotlib.ticker import MaxNLocator
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        if len(epochs) <= 12:
+            ax.set_xticks(list(epochs))
+            return
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 

@@ -16,20 +16,20 @@ import numpy as np
 from tqdm import tqdm
 
 from network import Network
+from runs import HISTORY_COLUMNS
 
 # Steps whose examples are gathered into one contiguous block at a time: the
 # epoch's permutation is applied once per block (one np.take), not per step,
 # and the progress bar is updated once per block.
 BLOCK_STEPS = 256
 
-HISTORY_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy",
-                   "val_loss", "val_accuracy", "test_loss", "test_accuracy")
-
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """What one epoch did. Losses include the L1 term when it is on;
-    accuracies are fractions; seconds is the time spent on training steps."""
+    """What one epoch did. Losses are the mean cross-entropy alone; the penalties
+    (lambda * sum|W| for L1, lambda/2 * sum W^2 for L2, 0 when off) are apart, so the
+    objective minimized is loss + l1_penalty + l2_penalty. Accuracies are fractions;
+    seconds is the time spent on training steps."""
     epoch: int
     learning_rate: float
     train_loss: float
@@ -38,10 +38,12 @@ class EpochRecord:
     val_accuracy: float
     test_loss: float
     test_accuracy: float
+    l1_penalty: float
+    l2_penalty: float
     seconds: float
 
     def as_row(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in HISTORY_COLUMNS}
+        return {k: getattr(self, k) for k in HISTORY_COLUMNS}
 
 
 class TrainingDiverged(Exception):
@@ -57,32 +59,44 @@ def learning_rate(epoch: int, base: float, decay: float = 1.0) -> float:
     return base * decay ** (epoch - 1)
 
 
+def penalties(net: Network, l1: float = 0.0, l2: float = 0.0) -> tuple[float, float]:
+    """(l1 * sum|W|, l2/2 * sum W^2) over the weight matrices (not the biases), in float64."""
+    l1_term = l1 * sum(float(np.abs(w, dtype=np.float64).sum()) for w in net.weights) if l1 else 0.0
+    l2_term = 0.5 * l2 * sum(float(np.square(w, dtype=np.float64).sum()) for w in net.weights) \
+        if l2 else 0.0
+    return l1_term, l2_term
+
+
 def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generator,
           lr: float = 0.001, decay: float = 1.0, batch_size: int = 4, l1: float = 0.0,
+          l2: float = 0.0, dropout: float = 0.0, augment=None, first_epoch: int = 1,
           progress: bool = True) -> Iterator[EpochRecord]:
-    """Train `net` on data.train for `epochs` epochs, yielding a record after each.
+    """Train `net` on data.train from epoch first_epoch to epochs, yielding a record after each.
 
     data: has .train, .val and .test, each with x (N, 784) and integer y (N,).
     optimizer: an object with step(params, lr_grad, lr) (see optim.py).
-    rng: draws each epoch's permutation of the training examples.
+    rng: draws each epoch's permutation of the training examples (and dropout masks
+        and augmentation); a resumed run passes the generator in its saved state.
     decay: the factor applied to the learning rate after each epoch (1 = none).
     Raises TrainingDiverged when the loss stops being finite; the network's
     parameters are then not usable, the last yielded epoch's are.
     """
-    for epoch in range(1, epochs + 1):
+    extra = {k: v for k, v in (("l2", l2), ("dropout", dropout), ("augment", augment)) if v}
+    for epoch in range(first_epoch, epochs + 1):
         epoch_lr = learning_rate(epoch, lr, decay)
         start = time.perf_counter()
         with tqdm(total=len(data.train.x) // batch_size, desc=f"Epoch {epoch}/{epochs}",
                   unit="step", leave=False, disable=None if progress else True,
                   dynamic_ncols=True) as bar:
             train_epoch(net, data.train.x, data.train.y, optimizer, epoch_lr, rng,
-                        batch_size=batch_size, l1=l1, bar=bar, epoch=epoch)
+                        batch_size=batch_size, l1=l1, bar=bar, epoch=epoch, **extra)
         seconds = time.perf_counter() - start
         metrics = {}
         with np.errstate(over="ignore", invalid="ignore"):
             for name in ("train", "val", "test"):
                 split = getattr(data, name)
-                metrics[f"{name}_loss"], metrics[f"{name}_accuracy"] = net.evaluate(split.x, split.y, l1)
+                metrics[f"{name}_loss"], metrics[f"{name}_accuracy"] = net.evaluate(split.x, split.y)
+            metrics["l1_penalty"], metrics["l2_penalty"] = penalties(net, l1, l2)
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(epoch, epoch_lr)
         yield EpochRecord(epoch=epoch, learning_rate=epoch_lr, seconds=seconds, **metrics)
@@ -90,12 +104,21 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
 
 def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float,
                 rng: np.random.Generator, *, batch_size: int = 4, l1: float = 0.0,
+                l2: float = 0.0, dropout: float = 0.0, augment: "Augmenter | None" = None,
                 bar: tqdm | None = None, epoch: int = 0) -> float:
     """One pass over a fresh permutation of (x, y) in batches of batch_size.
 
+    l1, l2: penalty lambdas (weights only); dropout: the probability of dropping
+    a hidden unit, masks drawn from rng each step; augment: moves each block of
+    training images after it is gathered (x itself is never changed).
     The last partial batch is dropped (58,000 / 4 = 14,500 steps exactly).
-    Returns the mean training loss of the epoch's steps (without the L1 term).
+    Returns the mean training loss of the epoch's steps (cross-entropy only,
+    with the dropout masks and augmented images the steps trained on).
     """
+    # Imported here because only this function is this change's to edit; the
+    # lead may hoist them to the top of the file (augment imports nothing of ours).
+    from augment import Augmenter  # noqa: F401  (the annotation's type)
+    from network import softmax_cross_entropy
     n, classes = len(x), net.sizes[-1]
     steps = n // batch_size
     if steps == 0:
@@ -103,7 +126,13 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     block = min(BLOCK_STEPS, steps) * batch_size
     xs = np.empty((block, x.shape[1]), net.dtype)
     onehot = np.zeros((block, classes), net.dtype)
-    probs = np.empty((block, classes), net.dtype)
+    logits = np.empty((block, classes), net.dtype)
+    # SGD and momentum take lr * gradient, folded into backprop's first delta; Adam the gradient.
+    scale = lr if optimizer.lr_in_grad else 1.0
+    # Extras as keywords only when on, so the plain step stays the plain call.
+    extras = {k: v for k, v in (("l2", l2), ("dropout", dropout)) if v}
+    if dropout:
+        extras["rng"] = rng
     perm = rng.permutation(n)
     total_loss = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
@@ -113,15 +142,17 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
             # mode="clip" skips the bounds check that makes np.take copy through a
             # temporary; the indices are a permutation, so they are all valid.
             np.take(x, idx, axis=0, out=xs[:m], mode="clip")
+            if augment is not None:
+                augment.apply(xs[:m])
+            labels = y[idx]
             onehot[:m] = 0
-            onehot[np.arange(m), y[idx]] = 1
+            onehot[np.arange(m), labels] = 1
             for s in range(0, m, batch_size):
                 e = s + batch_size
-                net.backprop(xs[s:e], onehot[s:e], lr, l1, probs[s:e])
+                net.backprop(xs[s:e], onehot[s:e], scale, l1, logits[s:e], **extras)
                 optimizer.step(net.params, net.grad, lr)
-            # The block's loss from the probabilities the steps already computed.
-            p_true = np.einsum("ij,ij->i", probs[:m], onehot[:m])
-            block_loss = -np.log(np.maximum(p_true, 1e-30), dtype=np.float64).sum()
+            # The block's loss from the logits the steps already computed.
+            block_loss = softmax_cross_entropy(logits[:m], labels)[0] * m
             if not math.isfinite(block_loss):
                 raise TrainingDiverged(epoch, lr)
             total_loss += block_loss

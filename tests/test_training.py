@@ -164,12 +164,13 @@ def test_momentum_with_learning_rate_changes_is_classical():
 
 
 def test_make_optimizer():
-    """make_optimizer builds SGD or Momentum(mu) and rejects other names."""
+    """make_optimizer builds SGD, Momentum(mu) or Adam and rejects other names."""
     assert isinstance(optim.make_optimizer("sgd"), optim.SGD)
     opt = optim.make_optimizer("momentum", 0.5)
     assert isinstance(opt, optim.Momentum) and opt.momentum == 0.5
+    assert isinstance(optim.make_optimizer("adam"), optim.Adam)
     with pytest.raises(ValueError):
-        optim.make_optimizer("adam")
+        optim.make_optimizer("rmsprop")
 
 
 def test_idle_parameter_velocity_becomes_exactly_zero():
@@ -330,13 +331,25 @@ def test_train_yields_one_record_per_epoch():
 
 
 def test_train_records_match_evaluate():
-    """Each record's losses and accuracies are those of net.evaluate at the moment it is yielded."""
-    net, data, records = run_train(l1=1e-3)
+    """Each record's losses (cross-entropy alone) and accuracies are those of net.evaluate at
+    the moment it is yielded, and the penalties are lambda * sum|W| and lambda/2 * sum W^2."""
+    net, data, records = run_train(l1=1e-3, l2=1e-2)
     for r in records:
         for name in ("train", "val", "test"):
             split = getattr(data, name)
             assert (getattr(r, f"{name}_loss"), getattr(r, f"{name}_accuracy")) == \
-                net.evaluate(split.x, split.y, 1e-3)
+                net.evaluate(split.x, split.y)
+        w = [np.asarray(w, np.float64) for w in net.weights]
+        assert r.l1_penalty == pytest.approx(1e-3 * sum(np.abs(a).sum() for a in w), rel=1e-12)
+        assert r.l2_penalty == pytest.approx(0.5e-2 * sum((a ** 2).sum() for a in w), rel=1e-12)
+        assert r.l1_penalty > 0 and r.l2_penalty > 0
+
+
+def test_penalties_are_zero_when_off():
+    """Without L1 or L2 the history's penalty columns hold 0."""
+    _, _, records = run_train(epochs=1)
+    r = next(iter(records))
+    assert (r.l1_penalty, r.l2_penalty) == (0.0, 0.0)
 
 
 def test_train_learns_separable_data():
@@ -351,9 +364,10 @@ def test_train_learns_separable_data():
 
 def test_train_same_seed_same_records():
     """The same seeds give identical records (timing apart)."""
-    rows = [[r.as_row() for r in run_train(seed=7)[2]] for _ in range(2)]
-    assert rows[0] == rows[1]
-    assert rows[0] != [r.as_row() for r in run_train(seed=8)[2]]
+    def rows(seed):
+        return [{k: v for k, v in r.as_row().items() if k != "seconds"} for r in run_train(seed=seed)[2]]
+    assert rows(7) == rows(7)
+    assert rows(7) != rows(8)
 
 
 def test_huge_learning_rate_raises_training_diverged():

@@ -1,0 +1,111 @@
+"""Stop signals: Ctrl-C (SIGINT), SIGTERM and SIGHUP end a run the same way, and all of
+them wait while an epoch is being committed.
+
+`timeout`, docker and systemd send SIGTERM; a closed terminal sends SIGHUP. Each
+becomes an `Interrupted` exception in the main thread, raised at once while training
+steps run (the epoch in progress is dropped) and held back inside `held()` until the
+commit it protects is complete. A signal that was ignored when the process started
+(nohup ignores SIGHUP; a script's background job ignores SIGINT) stays ignored: that
+is the caller's wish, kept throughout the run.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
+                if s is not None)
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+        return 128 + self.signum
+
+
+def signal_name(signum: int) -> str:
+    if signum == signal.SIGINT:
+        return "Ctrl-C"
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class StopSignals:
+    """Within `with StopSignals() as stop:`, the stop signals raise Interrupted, except
+    inside `with stop.held():`, where they are noted and raised when the block ends."""
+
+    def __init__(self):
+        self._previous: dict[int, object] = {}
+        self._holding = 0
+        self._pending: list[int] = []
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                previous = signal.getsignal(signum)
+                if previous is signal.SIG_IGN:
+                    continue  # ignored by whoever started us: keep it ignored
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame) -> None:
+        if self._holding:
+            self._pending.append(signum)
+        else:
+            raise Interrupted(signum)
+
+    @property
+    def pending(self) -> int | None:
+        """The first signal held back and not yet raised, or None."""
+        return self._pending[0] if self._pending else None
+
+    @contextlib.contextmanager
+    def held(self, raise_after: bool = True) -> Iterator[None]:
+        """Hold stop signals back for the block; then raise the first one (raise_after)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if raise_after and not self._holding and self._pending:
+            signum = self._pending[0]
+            self._pending.clear()
+            raise Interrupted(signum)
+
+
+class OutputLost(Interrupted):
+    """Standard output cannot be written: its reader went away (a closed pipe, as with
+    `| head`) or its device failed (a full disk). Ends a run like a signal would: the
+    committed epochs are kept, and nothing blames the run folder."""
+
+    def __init__(self, error: OSError):
+        super().__init__(getattr(signal, "SIGPIPE", 13))
+        self.error = error
+        self.args = (f"standard output closed ({error.strerror or error})",)
+
+    @property
+    def reader_gone(self) -> bool:
+        return isinstance(self.error, BrokenPipeError)
+
+    @property
+    def exit_code(self) -> int:
+        """141 (128 + SIGPIPE) when the reader went away, as a shell reports it; else 1."""
+        return 128 + self.signum if self.reader_gone else 1

@@ -1,0 +1,276 @@
+"""Train one run from start to end: the data, the network, the epoch loop, a commit
+after every epoch, the stop rules (patience, signals, divergence) and the final status.
+
+`train_run` is what train.py and study.py (in worker processes) both call; it prints
+nothing itself, and tells a `Reporter` what happens, so each caller shows it its way.
+`resume_run` continues a saved run in its own folder, exactly where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+import mnist_loader
+import runs
+from interrupts import Interrupted, StopSignals
+from optim import make_optimizer
+from runs import Run, RunConfig, RunError, RunWriter
+from training import TrainingDiverged, train
+
+PLOT_EVERY = 10.0  # seconds between redraws of the graphs during training (a redraw: 0.3 s)
+CHANCE_LEVEL = 0.2  # validation accuracy below this after an epoch: still guessing
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+    run_dir: Path
+    status: str            # a runs.STATUSES value
+    exit_code: int         # 0, 1, or 128 + the signal's number
+    record: runs.RunRecord
+    rows: list[dict]
+    reason: str = ""       # why it stopped, in words, when it did not simply complete
+
+
+class Reporter:
+    """What train_run tells its caller as it goes; this base says nothing."""
+
+    def data_loaded(self, data, seconds: float) -> None: ...
+
+    def run_started(self, run_dir: Path, config: RunConfig, resumed_from: int) -> None: ...
+
+    def epoch_done(self, row: dict, record: runs.RunRecord, hints: list[str]) -> None: ...
+
+    def status_written(self, status: str) -> None: ...
+
+
+def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
+    """Short lines a learner would want after the last epoch of rows; each kind once
+    (its key is added to shown). None when all is well."""
+    out = []
+    last = rows[-1]
+    if "chance" not in shown and last["val_accuracy"] < CHANCE_LEVEL:
+        shown.add("chance")
+        why, faster = [], []
+        if config.layers and config.activation == "sigmoid":
+            why.append(f"{config.layers} sigmoid layer{'s' if config.layers > 1 else ''} "
+                       "(each passes back at most a quarter of the gradient)")
+            faster.append("ReLU")
+        if config.init == "gauss":
+            why.append("Gauss initialization (weights of 0.01, so tiny signals)")
+            faster.append("Xavier initialization")
+        if config.optimizer == "sgd":
+            why.append(f"plain SGD at learning rate {config.learning_rate:g}")
+            faster.append("Momentum")
+        text = (f"Hint: validation accuracy is {100 * last['val_accuracy']:.1f} %, chance level "
+                "(1 in 10): the network has not started to learn yet.")
+        if why:
+            text += (f" With {', '.join(why)}, the gradient reaching the first layer is tiny; "
+                     f"{', '.join(faster)} learn{'s' if len(faster) == 1 else ''} much faster.")
+        out.append(text)
+    if "overfit" not in shown and len(rows) >= 4:
+        recent = rows[-4:]
+        val_up = all(b["val_loss"] > a["val_loss"] for a, b in zip(recent, recent[1:]))
+        train_down = all(b["train_loss"] < a["train_loss"] for a, b in zip(recent, recent[1:]))
+        if val_up and train_down:
+            shown.add("overfit")
+            best = runs.best_row(rows)
+            out.append("Hint: the validation loss has risen for 3 epochs while the training loss "
+                       "fell: the network is starting to overfit (learning the training images "
+                       f"rather than digits). The best epoch's weights (epoch {best['epoch']}) are "
+                       "kept; --patience N stops such a run early.")
+    return out
+
+
+def _optimizer_for(config: RunConfig):
+    return make_optimizer(config.optimizer, config.momentum)
+
+
+def _train_options(config: RunConfig, data) -> dict:
+    """The keyword arguments of training.train that come from the configuration."""
+    options = dict(epochs=config.epochs, lr=config.learning_rate,
+                   decay=config.decay_factor if config.decay else 1.0,
+                   batch_size=config.batch_size, l1=config.l1_lambda if config.l1 else 0.0,
+                   l2=config.l2, dropout=config.dropout)
+    if config.augment:
+        from augment import Augmenter  # only runs that augment need it
+        # Shifted-in border pixels are blank paper: the input a 0 pixel becomes.
+        fill = 0.0 if data.mean is None else -data.mean / data.std
+        options["augment"] = Augmenter(config.augment, fill=float(fill))
+    return options
+
+
+def load_data_for(config: RunConfig, rng: np.random.Generator, data_dir=None):
+    """The run's data: the split drawn from rng (so from the seed), normalized."""
+    data = mnist_loader.load_data(config.normalization, rng, data_dir=data_dir, limit=config.limit)
+    if config.batch_size > len(data.train.y):
+        raise RunError(f"--batch-size {config.batch_size} is larger than the "
+                       f"{len(data.train.y):,} training images")
+    return data
+
+
+def train_run(config: RunConfig, output_dir: Path, name: str | None = None, *,
+              data_dir=None, reporter: Reporter | None = None, progress: bool = True,
+              plots: bool = True) -> Outcome:
+    """Train a new run of config into output_dir/name (default: date-time and the
+    configuration's summary, made unique). Raises MnistError (data) or RunError
+    (folder) before anything is saved; afterwards every outcome is an Outcome."""
+    reporter = reporter or Reporter()
+    rng = np.random.default_rng(config.seed)
+    t0 = time.perf_counter()
+    data = load_data_for(config, rng, data_dir)
+    reporter.data_loaded(data, time.perf_counter() - t0)
+    net = config.build_network(rng)
+    optimizer = _optimizer_for(config)
+    started = runs.now()
+    norm = runs.Normalization(config.normalization, data.mean, data.std)
+    sizes = (len(data.train.y), len(data.val.y), len(data.test.y))
+    if name is None:
+        writer = RunWriter.create_unique(output_dir, f"{started:%Y-%m-%d_%H-%M-%S}_{config.summary()}",
+                                         config, norm, sizes, runs.package_versions(), started)
+    else:
+        writer = RunWriter.create(output_dir, name, config, norm, sizes, runs.package_versions(), started)
+    return _train(writer, net, optimizer, rng, data, reporter, progress, plots)
+
+
+def check_resumable(run: Run, total: int | None) -> int:
+    """The total epochs a resume of run trains to, or RunError saying why it cannot."""
+    record = run.record
+    if run.legacy:
+        raise RunError(f"{run.path}: saved before runs could be resumed (it has no optimizer "
+                       "state); train a new run instead")
+    if record.status in ("diverged", "failed"):
+        raise RunError(f"{run.path}: the run {record.status}; it cannot be continued "
+                       "(train a new run, perhaps with a smaller --learning-rate)")
+    if run.live:
+        raise RunError(f"{run.path} is being written by a running train.py; wait for it to end "
+                       "(or stop it) before resuming")
+    done = record.epochs_completed
+    if done == 0:
+        raise RunError(f"{run.path}: no epoch was committed; there is nothing to continue "
+                       "(train a new run instead)")
+    total = record.config.epochs if total is None else total
+    if total < done:
+        raise RunError(f"--epochs {total} is below the {done} epochs {run.path.name} has done; "
+                       f"give a TOTAL of at least {done + 1}")
+    if total == done:
+        raise RunError(f"{run.path.name} already has {done} epochs; give --epochs TOTAL above "
+                       f"{done} to continue it")
+    return total
+
+
+def resume_run(run_dir: Path, total: int | None = None, patience: int | None = None, *,
+               data_dir=None, reporter: Reporter | None = None, progress: bool = True,
+               plots: bool = True) -> Outcome:
+    """Continue a saved run in its own folder up to total epochs (default: its configured
+    epochs), exactly as if it had never stopped. patience, when given, replaces its own."""
+    reporter = reporter or Reporter()
+    run = Run.load(run_dir)
+    total = check_resumable(run, total)
+    changes = {"epochs": total}
+    if patience is not None:
+        changes["patience"] = patience
+    config = replace(run.config, **changes)
+    problem = config.problem()
+    if problem:
+        raise RunError(problem)
+    optimizer_state, rng_state = run.training_state()
+    rng = np.random.default_rng(config.seed)
+    t0 = time.perf_counter()
+    data = load_data_for(config, rng, data_dir)
+    norm, record = run.record.normalization, run.record
+    if (data.mean, data.std) != (norm.mean, norm.std) or \
+            (len(data.train.y), len(data.val.y), len(data.test.y)) != \
+            (record.train_size, record.val_size, record.test_size):
+        raise RunError(f"the MNIST files in use are not those {run.path.name} was trained on "
+                       "(its split or normalization differs); resume it with the original files")
+    reporter.data_loaded(data, time.perf_counter() - t0)
+    net = run.network("last")
+    optimizer = _optimizer_for(config)
+    optimizer.load_state({k: (v.item() if v.ndim == 0 else v) for k, v in optimizer_state.items()})
+    try:
+        rng.bit_generator.state = rng_state
+    except (TypeError, ValueError, KeyError) as err:
+        raise RunError(f"{run.path}: the saved generator state is unusable ({err})") from None
+    writer = RunWriter.resume(run, config)
+    return _train(writer, net, optimizer, rng, data, reporter, progress, plots)
+
+
+def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, progress: bool,
+           plots: bool) -> Outcome:
+    """The epoch loop of a created or resumed run, to its final status."""
+    config = writer.record.config
+    first = writer.record.epochs_completed + 1
+    status, code, reason = "completed", 0, ""
+    shown: set[str] = set()
+    last_plot = -math.inf
+    try:
+        with StopSignals() as stop:
+            try:
+                with stop.held():
+                    reporter.run_started(writer.path, config, first - 1)
+                options = _train_options(config, data)
+                for rec in train(net, data, optimizer=optimizer, rng=rng, first_epoch=first,
+                                 progress=progress, **options):
+                    # Signals wait until the epoch is committed: on disk, the weights, the
+                    # optimizer and generator states and the history always agree.
+                    with stop.held():
+                        writer.commit_epoch(rec.as_row(), net, _state_arrays(optimizer),
+                                            rng.bit_generator.state)
+                        if plots and time.monotonic() - last_plot >= PLOT_EVERY:
+                            _draw(writer)
+                            last_plot = time.monotonic()
+                        reporter.epoch_done(rec.as_row(), writer.record, hints(writer.rows, config, shown))
+                        best = writer.record.best
+                        if config.patience and rec.epoch - best["epoch"] >= config.patience \
+                                and rec.epoch < config.epochs:
+                            status = "stopped-early"
+                            reason = (f"validation accuracy has not improved for {config.patience} "
+                                      f"epochs (best: epoch {best['epoch']})")
+                            break
+            except Interrupted as err:
+                status, code = "interrupted", err.exit_code
+                reason = str(err)
+            except TrainingDiverged as err:
+                status, code, reason = "diverged", 1, str(err)
+            # Record the status and draw the final graphs with signals held back: a second
+            # Ctrl-C waits for them, and a run never stays 'running' by accident.
+            with stop.held(raise_after=False):
+                writer.finish(status)
+                reporter.status_written(status)
+                if plots and writer.rows:
+                    _draw(writer, final=True)
+    except OSError as err:
+        where = err.filename or writer.path
+        with runs._suppress_os():  # record the failure if the folder still takes it
+            writer.finish("failed")
+        status, code = "failed", 1
+        reason = (f"cannot write {where} ({err.strerror or err}); check the disk and the "
+                  f"permissions of {writer.path}")
+    finally:
+        writer.close()
+    return Outcome(writer.path, status, code, writer.record, writer.rows, reason)
+
+
+def _state_arrays(optimizer) -> dict:
+    """The optimizer's state as arrays for optimizer.npz."""
+    return {k: np.asarray(v) for k, v in optimizer.state().items() if v is not None}
+
+
+def _draw(writer: RunWriter, final: bool = False) -> None:
+    """The run's graphs (and, at the end, features.png) from its committed history."""
+    from plots import plot_history  # matplotlib: imported only by runs that draw
+    best = writer.record.best
+    plot_history(writer.rows, writer.path, writer.record.config.summary(),
+                 best_epoch=best["epoch"] if best else None)
+    if final:
+        try:
+            from figures import save_features
+        except ImportError:
+            return
+        net = Run(writer.path, writer.record).network("last")
+        save_features(net, writer.path / "features.png")

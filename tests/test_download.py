@@ -6,7 +6,9 @@ import functools
 import hashlib
 import http.server
 import io
+import re
 import socket
+import subprocess
 import threading
 import urllib.request
 from pathlib import Path
@@ -15,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 import mnist_loader as ml
+import conftest
 from conftest import REAL_FILE_NAMES, write_fake_mnist
 
 GZ_NAMES = {key: name + ".gz" for key, name in ml.FILE_NAMES.items()}
@@ -214,3 +217,123 @@ def test_keyboard_interrupt_mid_read_leaves_no_partial_file(served, dest) -> Non
     with pytest.raises(KeyboardInterrupt):
         ml.download_mnist(dest, ["fake://a/", "fake://b/"], interrupted, md5=served.md5)
     assert_nothing_left(dest)
+
+
+# ---------------------------------------------------------------- ensure_data: only what is needed
+
+@pytest.fixture
+def app(served, tmp_path, monkeypatch) -> Path:
+    """No MNIST anywhere: an empty program folder and MNIST_DIR unset; the local server as the mirror."""
+    monkeypatch.setattr(ml, "MIRRORS", [served.base + "ok/"])
+    monkeypatch.setattr(ml, "MD5", served.md5)
+    monkeypatch.setattr(ml, "MODULE_DIR", tmp_path / "module")
+    monkeypatch.setattr(ml, "DEFAULT_DIR", tmp_path / "module" / "data")
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    return tmp_path / "module"
+
+
+def test_the_test_set_downloads_only_the_t10k_files(app, served, monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", recording(calls))
+    assert ml.ensure_data(which=("test",), progress=False) == ml.DEFAULT_DIR
+    assert calls == [served.base + "ok/" + GZ_NAMES[key] for key in ("test_images", "test_labels")]
+    assert sorted(p.name for p in ml.DEFAULT_DIR.iterdir()) == [GZ_NAMES["test_images"], GZ_NAMES["test_labels"]]
+    # then training needs the other two, and only they are fetched
+    assert ml.ensure_data(progress=False) == ml.DEFAULT_DIR
+    assert calls[2:] == [served.base + "ok/" + GZ_NAMES[key] for key in ("train_images", "train_labels")]
+    assert_downloaded(ml.DEFAULT_DIR, served.root / "ok")
+
+
+def test_ensure_data_downloads_into_an_explicit_folder_and_then_finds_it(app, served, tmp_path, monkeypatch) -> None:
+    assert ml.ensure_data(tmp_path / "mine", progress=False) == tmp_path / "mine"
+    assert_downloaded(tmp_path / "mine", served.root / "ok")
+    monkeypatch.setattr(ml, "MIRRORS", [refused_url()])  # found now: no network needed
+    assert ml.ensure_data(tmp_path / "mine") == tmp_path / "mine"
+
+
+def test_ensure_data_offline_is_one_line_naming_what_to_do(app, monkeypatch) -> None:
+    monkeypatch.setattr(ml, "MIRRORS", [refused_url()])
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data(progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "could not download" in message
+    assert str(ml.DEFAULT_DIR) in message and "MNIST_DIR" in message
+
+
+# ---------------------------------------------------------------- the suite's own search for the real data
+
+def test_tests_find_the_data_where_train_finds_it(app, served, monkeypatch) -> None:
+    """A newcomer who trained has MNIST in data/: the tests use it, download nothing, say nothing."""
+    write_fake_mnist(ml.DEFAULT_DIR)
+    said: list[str] = []
+    monkeypatch.setattr(ml, "MIRRORS", [refused_url()])
+    assert conftest.locate_real_mnist(None, ci=False, say=said.append) == ml.DEFAULT_DIR.resolve()
+    assert conftest.locate_real_mnist(None, ci=True, say=said.append) == ml.DEFAULT_DIR.resolve()
+    assert said == []
+
+
+def test_tests_download_the_data_once_when_online(app, served, monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", recording(calls))
+    said: list[str] = []
+    assert conftest.locate_real_mnist(None, ci=False, say=said.append) == ml.DEFAULT_DIR.resolve()
+    assert_downloaded(ml.DEFAULT_DIR, served.root / "ok")
+    assert len(said) == 1 and str(ml.DEFAULT_DIR) in said[0]
+    assert len(calls) == 4
+    conftest.locate_real_mnist(None, ci=False, say=said.append)
+    assert len(calls) == 4 and len(said) == 1
+
+
+def test_tests_skip_offline_and_fail_fast_under_ci(app, served, monkeypatch, tmp_path) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(ml, "MIRRORS", [refused_url()])
+    monkeypatch.setattr(urllib.request, "urlopen", recording(calls))
+    with pytest.raises(conftest.DataUnavailable) as error:
+        conftest.locate_real_mnist(None, ci=False, say=lambda _: None)
+    assert str(error.value).startswith(conftest.NO_DATA) and "could not download" in str(error.value)
+    assert len(calls) == 1  # tried, once
+    with pytest.raises(conftest.DataUnavailable, match="CI must provide it"):
+        conftest.locate_real_mnist(None, ci=True, say=lambda _: None)
+    assert len(calls) == 1  # CI does not try
+    with pytest.raises(conftest.DataUnavailable, match=re.escape(str(tmp_path / "given"))):
+        conftest.locate_real_mnist(str(tmp_path / "given"), ci=True)
+
+
+def _report(reason: str) -> SimpleNamespace:
+    return SimpleNamespace(longrepr=("tests/conftest.py", 80, f"Skipped: {reason}"))
+
+
+def test_summary_counts_only_the_skips_for_lack_of_data() -> None:
+    reports = [_report(f"{conftest.NO_DATA}: offline"), _report("PyTorch not installed"),
+               _report(f"{conftest.NO_DATA}: offline"), SimpleNamespace(longrepr=None)]
+    assert conftest.skipped_for_data(reports) == (2, f"{conftest.NO_DATA}: offline")
+    assert conftest.skipped_for_data(reports[1:2]) == (0, None)
+
+
+# ---------------------------------------------------------------- the slow marker
+
+def _starts_a_child() -> None:
+    subprocess.run(["true"], check=False)
+
+
+def _through_a_helper() -> None:
+    _starts_a_child()
+
+
+def _through_a_lambda() -> None:
+    (lambda: _through_a_helper())()
+
+
+def _in_process() -> int:
+    return len(GZ_NAMES)
+
+
+# held in a tuple, so that naming them does not make the test below slow itself
+CHILD_STARTERS = (_starts_a_child, _through_a_helper, _through_a_lambda)
+
+
+def test_slow_means_a_subprocess_directly_or_through_helpers() -> None:
+    for func in CHILD_STARTERS:
+        assert conftest._calls_subprocess(func, set()), func.__name__
+    assert not conftest._calls_subprocess(_in_process, set())
+    assert not conftest._calls_subprocess(test_summary_counts_only_the_skips_for_lack_of_data, set())

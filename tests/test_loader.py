@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,198 @@ def test_unknown_normalization_is_a_value_error_before_any_reading(isolated: Pat
         ml.normalize(small_images(), "minmax")
     with pytest.raises(ValueError, match="mean"):
         ml.normalize(small_images(), "normal")
+
+
+# ---------------------------------------------------------------- two spellings of one file
+
+SPELLING_PAIRS = [("", ".gz"), ("", "dotted"), (".gz", "dotted.gz"), ("dotted", "dotted.gz"), ("", "dotted.gz")]
+
+
+def spelled(name: str, spelling: str) -> str:
+    return (name.replace("-idx", ".idx") if "dotted" in spelling else name) + (".gz" if spelling.endswith("gz") else "")
+
+
+def write_labels_as(directory: Path, spelling: str, labels: np.ndarray) -> Path:
+    name = spelled(ml.FILE_NAMES["test_labels"], spelling)
+    return write_idx_labels(directory / name, labels, gz=name.endswith(".gz"))
+
+
+@pytest.mark.parametrize("first, second", SPELLING_PAIRS)
+def test_two_spellings_holding_different_data_stop_naming_both(isolated, first, second) -> None:
+    """The issue's case: a copy with shuffled labels beside the original must not silently win."""
+    d = isolated / "d"
+    write_fake_mnist(d, n_test=10_000)
+    (d / "t10k-labels-idx1-ubyte.gz").unlink()
+    labels = np.random.default_rng(0).integers(0, 10, 10_000, dtype=np.uint8)
+    a = write_labels_as(d, first, labels)
+    b = write_labels_as(d, second, np.random.default_rng(1).permutation(labels))  # shuffled: same counts
+    for call in (lambda: ml.ensure_data(d, download=False), lambda: ml.load_test_set("simple", data_dir=d)):
+        with pytest.raises(ml.MnistError) as error:
+            call()
+        assert_one_line_naming(error, a.name)
+        assert b.name in str(error.value) and "different" in str(error.value)
+
+
+@pytest.mark.parametrize("first, second", SPELLING_PAIRS)
+def test_two_spellings_holding_the_same_data_are_read_without_complaint(isolated, first, second) -> None:
+    d = isolated / "d"
+    arrays = write_fake_mnist(d, n_test=10_000)
+    (d / "t10k-labels-idx1-ubyte.gz").unlink()
+    write_labels_as(d, first, arrays["test_labels"])
+    write_labels_as(d, second, arrays["test_labels"])
+    assert ml.ensure_data(d, download=False) == d
+    np.testing.assert_array_equal(ml.load_test_set("simple", data_dir=d).y, arrays["test_labels"][4000:])
+
+
+@pytest.mark.parametrize("change", ["one byte", "one byte longer", "one byte shorter", "corrupt gzip"])
+def test_same_content_sees_any_difference(tmp_path: Path, change: str) -> None:
+    data = idx_bytes(small_images(40))
+    plain = write_bytes(tmp_path / "a", data)
+    other = {"one byte": data[:-1] + bytes([data[-1] ^ 1]), "one byte longer": data + b"\0",
+             "one byte shorter": data[:-1], "corrupt gzip": None}[change]
+    gz = tmp_path / "b.gz"
+    if other is None:
+        gz.write_bytes(gzip.compress(data)[:-20])
+    else:
+        write_bytes(gz, other, gz=True)
+    assert ml._same_content(plain, write_bytes(tmp_path / "c.gz", data, gz=True))
+    assert not ml._same_content(plain, gz)
+    if other is not None:
+        assert not ml._same_content(plain, write_bytes(tmp_path / "d", other))
+
+
+def test_same_content_streams_instead_of_holding_the_files(tmp_path: Path) -> None:
+    """Comparing an 8 MiB file with its .gz must not hold either file in memory (1 MiB pieces)."""
+    import tracemalloc
+    data = np.random.default_rng(0).integers(0, 4, 8 << 20, dtype=np.uint8).tobytes()
+    plain, gz = write_bytes(tmp_path / "a", data), tmp_path / "a.gz"
+    gz.write_bytes(gzip.compress(data, compresslevel=1))
+    del data
+    tracemalloc.start()
+    try:
+        assert ml._same_content(plain, gz)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------- a folder that is not usable
+
+@pytest.fixture
+def no_download(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record download attempts instead of making them: a broken folder must not lead to one."""
+    calls: list = []
+    monkeypatch.setattr(ml, "download_mnist", lambda *a, **k: calls.append((a, k)))
+    return calls
+
+
+def _file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder\n")
+    return path
+
+
+@pytest.mark.parametrize("where", ["file", "under a file"])
+def test_mnist_dir_that_is_a_file_is_named_not_passed_over(isolated, monkeypatch, no_download, where) -> None:
+    write_fake_mnist(ml.DEFAULT_DIR)  # good files further down the search: not silently used instead
+    target = _file(isolated / "f") if where == "file" else _file(isolated / "f") / "sub"
+    monkeypatch.setenv("MNIST_DIR", str(target))
+    for call in (ml.find_data_dir, lambda: ml.ensure_data(), lambda: ml.load_test_set("simple")):
+        with pytest.raises(ml.MnistError) as error:
+            call()
+        assert_one_line_naming(error, f"MNIST_DIR={target}")
+        assert ("is a file" if where == "file" else "lies under a file") in str(error.value)
+    assert no_download == []
+
+
+def test_data_dir_that_is_a_file_is_named(isolated, no_download) -> None:
+    target = _file(isolated / "f")
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data(target)
+    assert_one_line_naming(error, f"data folder {target} is a file")
+    assert no_download == []
+
+
+def test_default_data_folder_that_is_a_file_is_named_not_downloaded_into(isolated, monkeypatch, no_download) -> None:
+    monkeypatch.setattr(ml, "DEFAULT_DIR", _file(isolated / "module" / "datafile"))
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data()
+    assert_one_line_naming(error, str(ml.DEFAULT_DIR))
+    assert no_download == []
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Listing folder fails as without read permission (chmod cannot show it: tests may run as root)."""
+    real = os.listdir
+
+    def listdir(path):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+    monkeypatch.setattr(ml.os, "listdir", listdir)
+
+
+@pytest.mark.parametrize("which", ["MNIST_DIR", "data_dir", "data/"])
+def test_unreadable_folder_is_named_not_passed_over_or_downloaded_into(isolated, monkeypatch, no_download,
+                                                                       which) -> None:
+    folder = {"MNIST_DIR": isolated / "env", "data_dir": isolated / "explicit", "data/": ml.DEFAULT_DIR}[which]
+    write_fake_mnist(folder)
+    if which == "MNIST_DIR":
+        monkeypatch.setenv("MNIST_DIR", str(folder))
+        write_fake_mnist(ml.DEFAULT_DIR)  # readable files further down: not silently used instead
+    _unreadable(monkeypatch, folder)
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data(folder if which == "data_dir" else None)
+    assert_one_line_naming(error, str(folder))
+    assert "cannot read the folder" in str(error.value) and "Permission denied" in str(error.value)
+    assert no_download == []
+
+
+def test_mnist_dir_that_does_not_exist_is_named_when_nothing_is_found(isolated, monkeypatch) -> None:
+    monkeypatch.setenv("MNIST_DIR", str(isolated / "typo"))
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data(download=False)
+    assert_one_line_naming(error, f"MNIST_DIR={isolated / 'typo'} does not exist")
+    write_fake_mnist(ml.DEFAULT_DIR)
+    assert ml.ensure_data(download=False) == ml.DEFAULT_DIR  # data/ is still looked at
+
+
+# ---------------------------------------------------------------- the test set alone
+
+def write_t10k_only(directory: Path, n_test: int = 4) -> dict[str, np.ndarray]:
+    arrays = write_fake_mnist(directory, n_test=n_test)
+    for key in ("train_images", "train_labels"):
+        (directory / (ml.FILE_NAMES[key] + ".gz")).unlink()
+    return arrays
+
+
+def test_a_folder_with_only_the_t10k_files_serves_the_test_set(isolated, monkeypatch, no_download) -> None:
+    arrays = write_t10k_only(isolated / "env", n_test=10_000)
+    monkeypatch.setenv("MNIST_DIR", str(isolated / "env"))
+    assert ml.find_data_dir(which=("test",)) == isolated / "env"
+    assert ml.find_data_dir() is None  # training needs all four: the folder is passed over
+    test = ml.load_test_set("simple")
+    np.testing.assert_array_equal(test.y, arrays["test_labels"][4000:])
+    np.testing.assert_array_equal(test.x, ml.normalize(arrays["test_images"][4000:], "simple"))
+    assert no_download == []
+
+
+def test_which_names_splits(isolated) -> None:
+    write_t10k_only(isolated / "d")
+    assert ml.find_data_dir(isolated / "d", which="test") == isolated / "d"
+    assert ml.find_data_dir(isolated / "d", which=("train",)) is None
+    for bad in ((), ("validation",), "t10k"):
+        with pytest.raises(ValueError, match="which"):
+            ml.find_data_dir(isolated / "d", which=bad)
+
+
+def test_ensure_data_without_download_names_only_the_missing_files_of_which(isolated) -> None:
+    with pytest.raises(ml.MnistError) as error:
+        ml.ensure_data(download=False, which=("test",))
+    message = str(error.value)
+    assert_one_line_naming(error, str(ml.DEFAULT_DIR))
+    assert "t10k-images-idx3-ubyte.gz" in message and "train-" not in message
 
 
 # ---------------------------------------------------------------- normalization

@@ -1,19 +1,22 @@
 """Score a trained run on the 6,000 test images, look through its predictions, or
-classify a digit you wrote yourself.
+classify a digit you wrote or drew yourself.
 
     python predict.py                          # the latest run in saved_files/
     python predict.py --run saved_files/best-model --mistakes
     python predict.py --save grid.png --count 49
     python predict.py --image my_digit.jpg
+    python predict.py --draw                   # draw a digit with the mouse
+    python predict.py --confusion              # the confusion matrix; click a cell
+    python predict.py --features               # what the first layer learned
 
-The network is rebuilt from the run folder alone (config.json and the CSVs), and
-the test images get the run's own normalization, so the accuracy printed here is
-the final test accuracy in the run's history.csv.
+The network is rebuilt from the run folder alone, and the test images get the run's
+own normalization, so the accuracy printed here is the test accuracy in the run's
+history.csv. This script parses, prints and decides what to show; the figures are
+in figures.py and the windows in windows.py.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -23,75 +26,80 @@ from typing import Callable
 
 import numpy as np
 
+import digit_image
+import figures
+import mnist_loader
+import plots
+import runs
+import windows
 from cli import OneLineParser
-from network import softmax
-from plots import interactive_backend
+from figures import Scores, confusion_matrix
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = HERE / "saved_files"
 TEST_SIZE = 6000            # the test split: t10k images 4000..9999
 DEFAULT_COUNT = 25          # images in a saved grid
-CHUNK = 4096                # rows per forward pass: Network.evaluate's, so the counts agree exactly
+# Files of a run folder that belong to train.py: --save never replaces one of them.
+RUN_FILES = ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
 
-# The keys of the browsing window. Matplotlib binds some of them itself (left and
-# right to its zoom history, q to close), so they are taken out of its keymaps.
-NEXT_KEYS, PREVIOUS_KEYS, MISTAKE_KEYS, QUIT_KEYS = ("right", " "), ("left",), ("m",), ("q", "escape")
-BROWSER_KEYS = NEXT_KEYS + PREVIOUS_KEYS + MISTAKE_KEYS + QUIT_KEYS
 
-RIGHT, WRONG = "#1a7f37", "#d62728"   # green for a right answer, red for a mistake
+# ---- the run ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run folder as predict.py uses it: its network and how it was trained.
+
+    normalize: uint8 pixels (N, 784) -> float32 inputs as the network saw them;
+    pixel_range: the inputs that pixels 0 and 255 become;
+    recorded_accuracy: the test accuracy the run's history holds for these weights.
+    """
+    path: Path
+    summary: str            # e.g. '2h-relu-momentum-normal-xavier-l1'
+    status: str             # e.g. 'completed after 40 epochs'
+    weights: str            # which weights are used, in words
+    net: object
+    normalize: Callable[[np.ndarray], np.ndarray]
+    pixel_range: tuple[float, float]
+    recorded_accuracy: float | None
+    load_test_set: Callable      # (data_dir) -> mnist_loader.Split, normalized as the run's
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+
+def open_run(args: argparse.Namespace) -> LoadedRun:
+    """The run of --run (or the latest in --runs-dir), read through runs.py.
+
+    Everything predict.py reads from a run folder is read here. Raises runs.RunError.
+    """
+    path = Path(args.run) if args.run is not None else runs.find_latest_run(args.runs_dir)
+    record, config, net = runs.load_run(path)
+    kind, mean, std = config.normalization, record.get("norm_mean"), record.get("norm_std")
+
+    def normalize(pixels: np.ndarray) -> np.ndarray:
+        return mnist_loader.normalize(np.asarray(pixels), kind, mean, std)
+
+    lo, hi = normalize(np.array([0, 255], np.uint8))
+    epochs = record.get("epochs_completed")
+    final = record.get("final") or {}
+    recorded = final.get("test_accuracy")
+    return LoadedRun(
+        path=path, summary=config.summary(),
+        status=f"{record.get('status', '?')} after {epochs} epoch{'s' if epochs != 1 else ''}",
+        weights=f"the last epoch's weights (epoch {final.get('epoch', epochs)})",
+        net=net, normalize=normalize, pixel_range=(float(lo), float(hi)),
+        recorded_accuracy=recorded if isinstance(recorded, (int, float)) else None,
+        load_test_set=lambda data_dir: mnist_loader.load_test_set(kind, mean, std, data_dir=data_dir))
 
 
 # ---- scoring ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Scores:
-    """The network's answers on labelled images.
-
-    probs: (N, 10) softmax probabilities; predicted, labels: (N,) digits.
-    """
-    probs: np.ndarray
-    predicted: np.ndarray
-    labels: np.ndarray
-
-    @property
-    def correct(self) -> np.ndarray:
-        return self.predicted == self.labels
-
-    @property
-    def mistakes(self) -> np.ndarray:
-        """Indices of the wrongly predicted images, in order."""
-        return np.flatnonzero(~self.correct)
-
-    @property
-    def right(self) -> int:
-        return int(np.count_nonzero(self.correct))
-
-    def confidence(self, i: int) -> float:
-        return float(self.probs[i, self.predicted[i]])
-
-
 def score(net, x: np.ndarray, y: np.ndarray) -> Scores:
-    """Predict every row of x (N, 784) at once, in CHUNK-row pieces.
-
-    The predicted digit is the argmax of the logits, chunked exactly as in
-    Network.evaluate, which wrote the run's history: the same float32 sums in
-    the same order give the same answers, so the two accuracies agree to the
-    image (the argmax of the softmax could differ when two probabilities round
-    to the same float32).
-    """
-    probs = np.empty((len(x), net.sizes[-1]), np.float32)
-    predicted = np.empty(len(x), np.int64)
-    with np.errstate(over="ignore"):
-        for s in range(0, len(x), CHUNK):
-            z = net.logits(x[s:s + CHUNK])
-            predicted[s:s + CHUNK] = z.argmax(axis=1)
-            probs[s:s + CHUNK] = softmax(z)
-    return Scores(probs, predicted, np.asarray(y, np.int64))
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
-    """(classes, classes) counts: row = true digit, column = predicted digit."""
-    return np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+    """The network's answers on every row of x (N, 784): its own chunked predict_proba,
+    the predicted digit the most probable one."""
+    probs = net.predict_proba(x)
+    return Scores(probs, probs.argmax(axis=1), np.asarray(y, np.int64))
 
 
 # ---- printed reports -------------------------------------------------------------------
@@ -129,297 +137,11 @@ def top_classes(probs: np.ndarray, k: int = 3) -> list[tuple[int, float]]:
     return [(int(c), float(probs[c])) for c in order]
 
 
-# ---- display helpers ---------------------------------------------------------------------
-
-def display_range(normalization: str, mean: float | None, std: float | None) -> tuple[float, float]:
-    """The normalized values of pixels 0 and 255: the colour range that shows images as MNIST."""
-    import mnist_loader
-    lo, hi = mnist_loader.normalize(np.array([0, 255], np.uint8), normalization, mean, std, np.float64)
-    return float(lo), float(hi)
-
-
-def as_pictures(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """Normalized rows (N, 784) back to (N, 28, 28) brightness in 0..1 for drawing."""
-    lo, hi = value_range
-    return np.clip((x.reshape(-1, 28, 28) - lo) / (hi - lo), 0, 1)
-
-
-def release_keys(keys=BROWSER_KEYS, rc=None) -> dict[str, list[str]]:
-    """Take `keys` out of matplotlib's keymap.* settings so the browser's handler is the only
-    one answering them (left/right would also step matplotlib's zoom history, q close the
-    window behind our back). Returns what was removed, by setting name."""
-    if rc is None:
-        import matplotlib
-        rc = matplotlib.rcParams
-    removed = {}
-    for name in [k for k in rc if k.startswith("keymap.")]:
-        kept = [k for k in rc[name] if k not in keys]
-        if len(kept) != len(rc[name]):
-            removed[name] = [k for k in rc[name] if k in keys]
-            rc[name] = kept
-    return removed
-
-
-class Browser:
-    """One figure showing one test image at a time, stepped through with keys.
-
-    right arrow / space: next image; left arrow: previous; m: the next mistake;
-    q / escape: close. Stepping wraps around at both ends (after the last image
-    comes the first), so the keys always do something visible. With
-    mistakes_only, only the wrongly predicted images are stepped through.
-    `index` is the test image shown (0-based, as --start).
-    """
-
-    def __init__(self, fig, pictures: np.ndarray, scores: Scores, start: int = 0,
-                 mistakes_only: bool = False, close: Callable | None = None, name: str = ""):
-        self.fig = fig
-        self.pictures = pictures
-        self.scores = scores
-        self.mistakes = scores.mistakes
-        self.mistakes_only = mistakes_only
-        self.order = self.mistakes if mistakes_only else np.arange(len(scores.labels))
-        if not len(self.order):
-            raise ValueError("nothing to browse")
-        # The first image at or after `start` (wrapping to the first one).
-        self.pos = int(np.searchsorted(self.order, start)) % len(self.order)
-        self.closed = False
-        self.note = ""
-        self.name = name
-        self._close = close
-        self._build()
-        self.render()
-
-    @property
-    def index(self) -> int:
-        return int(self.order[self.pos])
-
-    def on_key(self, event) -> bool:
-        """Handle a key_press_event; returns whether the key was one of ours."""
-        key = getattr(event, "key", None)
-        self.note = ""
-        if key in NEXT_KEYS:
-            self.pos = (self.pos + 1) % len(self.order)
-        elif key in PREVIOUS_KEYS:
-            self.pos = (self.pos - 1) % len(self.order)
-        elif key in MISTAKE_KEYS:
-            self._next_mistake()
-        elif key in QUIT_KEYS:
-            self.closed = True
-            if self._close is not None:
-                self._close(self.fig)
-            return True
-        else:
-            return False
-        self.render()
-        return True
-
-    def _next_mistake(self) -> None:
-        if not len(self.mistakes):
-            self.note = "No mistakes: every test image is predicted right."
-            return
-        if self.mistakes_only:
-            self.pos = (self.pos + 1) % len(self.order)
-            return
-        later = self.mistakes[self.mistakes > self.index]
-        # Browsing every image, a position is an image number.
-        self.pos = int(later[0] if len(later) else self.mistakes[0])
-
-    # -- drawing --
-
-    def _build(self) -> None:
-        fig = self.fig
-        self.ax = fig.add_axes((0.04, 0.11, 0.46, 0.68))
-        self.image = self.ax.imshow(self.pictures[self.index], cmap="gray", vmin=0, vmax=1,
-                                    interpolation="nearest")
-        self.ax.set_xticks([])
-        self.ax.set_yticks([])
-        self.bars_ax = fig.add_axes((0.62, 0.2, 0.35, 0.58))
-        self.bars = self.bars_ax.bar(range(10), np.zeros(10), color="0.7")
-        self.bars_ax.set_xticks(range(10))
-        self.bars_ax.set_ylim(0, 1)
-        self.bars_ax.set_xlabel("digit")
-        self.bars_ax.set_ylabel("probability")
-        self.bars_ax.spines[["top", "right"]].set_visible(False)
-        self.header = fig.text(0.5, 0.96, "", ha="center", va="center", fontsize=10, color="0.35")
-        keys = "→ / space: next    ←: previous    m: next mistake    q / Esc: quit"
-        self.footer = fig.text(0.5, 0.04, keys, ha="center", va="center", fontsize=9, color="0.35")
-
-    def render(self) -> None:
-        i, s = self.index, self.scores
-        pred, true = int(s.predicted[i]), int(s.labels[i])
-        wrong = pred != true
-        colour = WRONG if wrong else RIGHT
-        self.title = f"Predicted: {pred}   True: {true}"
-        self.confidence = s.confidence(i)
-        self.image.set_data(self.pictures[i])
-        self.ax.set_title(f"{self.title}\nconfidence {100 * self.confidence:.1f} %"
-                          + ("  —  wrong" if wrong else ""), color=colour, fontsize=13,
-                          fontweight="bold" if wrong else "normal")
-        for spine in self.ax.spines.values():
-            spine.set_color(colour if wrong else "0.6")
-            spine.set_linewidth(5 if wrong else 1)
-        for d, bar in enumerate(self.bars):
-            bar.set_height(float(s.probs[i, d]))
-            bar.set_color(colour if d == pred else ("0.45" if d == true else "0.8"))
-        self.bars_ax.set_title(f"the model's probabilities (true digit: {true})", fontsize=10)
-        if self.mistakes_only:
-            where = f"mistake {self.pos + 1:,} of {len(self.order):,}: test image {i:,}"
-        else:
-            where = f"test image {i:,} (of 0–{len(self.order) - 1:,})"
-        self.header.set_text("   ".join(t for t in (self.name, where, self.note) if t))
-        manager = getattr(self.fig.canvas, "manager", None)
-        if manager is not None:
-            manager.set_window_title(f"{self.title}   ({100 * self.confidence:.1f} %)  —  {where}")
-        self.fig.canvas.draw_idle()
-
-
-def open_browser(pictures: np.ndarray, scores: Scores, start: int, mistakes_only: bool,
-                 name: str = "") -> Browser:
-    """The browsing window (not yet shown): one pyplot figure and its key handler."""
-    import matplotlib.pyplot as plt
-    release_keys()
-    fig = plt.figure(figsize=(9, 5))
-    browser = Browser(fig, pictures, scores, start, mistakes_only, close=plt.close, name=name)
-    fig.canvas.mpl_connect("key_press_event", browser.on_key)
-    return browser
-
-
-# ---- the grid of test images ---------------------------------------------------------------
-
-# The grid is one pixel-exact image (figimage) plus text: a pyplot axes per image
-# would take seconds for a few hundred images, and its size would not be exact.
-GAP = 8              # pixels around each tile; a mistake's red frame fills FRAME of them
-FRAME = 4
-MARGIN = 12          # outer margin, left, right and bottom
-HEADER = 74          # the title and two lines of text above the tiles
-MIN_WIDTH = 640      # so the title fits above a grid of a few images
-MAX_TILES_WIDTH = 1600
-MAX_ZOOM = 4         # a 28x28 image is drawn as 112x112 pixels at most
-
-
-@dataclass(frozen=True)
-class GridLayout:
-    """Where everything of a grid of `count` images goes, in pixels."""
-    count: int
-    cols: int
-    rows: int
-    zoom: int
-
-    @classmethod
-    def for_count(cls, count: int) -> "GridLayout":
-        cols = math.ceil(math.sqrt(count))
-        # Shrink the tiles of big grids so that they stay about MAX_TILES_WIDTH wide.
-        zoom = min(MAX_ZOOM, max(1, int((MAX_TILES_WIDTH / cols - 2 * GAP) // 28)))
-        return cls(count, cols, math.ceil(count / cols), zoom)
-
-    @property
-    def tile(self) -> int:
-        return 28 * self.zoom
-
-    @property
-    def label(self) -> int:
-        return 6 * self.zoom + 2
-
-    @property
-    def cell(self) -> tuple[int, int]:
-        return self.tile + 2 * GAP, self.label + self.tile + 2 * GAP
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the PNG."""
-        cw, ch = self.cell
-        return max(MIN_WIDTH, 2 * MARGIN + self.cols * cw), HEADER + self.rows * ch + MARGIN
-
-    def origin(self, k: int) -> tuple[int, int]:
-        """(x, y) of the top left corner of cell k, y counted from the top."""
-        width = self.size[0]
-        cw, ch = self.cell
-        left = (width - self.cols * cw) // 2
-        return left + (k % self.cols) * cw, HEADER + (k // self.cols) * ch
-
-
-def draw_grid(pictures: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
-              indices: np.ndarray, title: str, lines: tuple[str, str]):
-    """A Figure of pictures (n, 28, 28) in 0..1 with 'pred P · true T' above each, mistakes
-    framed and labelled in red; indices are the test image numbers (drawn small); below
-    the title, two lines of grey text."""
-    from matplotlib.figure import Figure
-    layout = GridLayout.for_count(len(pictures))
-    width, height = layout.size
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    z, tile = layout.zoom, layout.tile
-    red = np.array([214, 39, 40], np.uint8)
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    # Small tiles get short labels, "predicted/true", as large as their strip allows.
-    font = 2.5 * z if z >= 3 else 0.6 * layout.label
-    for k, picture in enumerate(pictures):
-        x0, y0 = layout.origin(k)
-        top, left = y0 + layout.label + GAP, x0 + GAP
-        wrong = predicted[k] != labels[k]
-        if wrong:
-            canvas[top - FRAME:top + tile + FRAME, left - FRAME:left + tile + FRAME] = red
-        big = np.kron(picture, np.ones((z, z)))  # nearest-neighbour zoom: the pixels stay visible
-        canvas[top:top + tile, left:left + tile] = np.round(big * 255).astype(np.uint8)[..., None]
-        text = f"pred {predicted[k]} · true {labels[k]}" if z >= 3 else f"{predicted[k]}/{labels[k]}"
-        fig.text((x0 + layout.cell[0] / 2) / width, 1 - (y0 + layout.label / 2 + 2) / height, text,
-                 ha="center", va="center", fontsize=font, color=WRONG if wrong else "0.15",
-                 fontweight="bold" if wrong else "normal")
-        if z >= 3:
-            fig.text((left + 3) / width, 1 - (top + 3) / height, f"{indices[k]}", ha="left",
-                     va="top", fontsize=font * 0.62, color="0.75")
-    fig.figimage(canvas, xo=0, yo=0, origin="upper")
-    # Bold DejaVu Sans averages about 0.7 em a character: shrink a long title to fit.
-    title_size = min(12.0, (width - 2 * MARGIN) / (0.7 * len(title) * 100 / 72))
-    fig.text(MARGIN / width, 1 - 18 / height, title, ha="left", va="center", fontsize=title_size,
-             fontweight="bold")
-    if z < 3:
-        lines = (lines[0] + "   (labels: predicted/true)", *lines[1:])
-    for row, line in enumerate(lines):
-        fig.text(MARGIN / width, 1 - (41 + 17 * row) / height, line, ha="left", va="center",
-                 fontsize=9.5, color="0.3")
-    fig.text(1 - MARGIN / width, 1 - (41 + 17 * (len(lines) - 1)) / height, "red = wrong",
-             ha="right", va="center", fontsize=10, color=WRONG, fontweight="bold")
-    return fig
-
-
 def grid_selection(scores: Scores, start: int, count: int, mistakes_only: bool) -> np.ndarray:
     """The test image numbers of a grid: count images from start, or the first count mistakes from start."""
     if mistakes_only:
         return scores.mistakes[scores.mistakes >= start][:count]
     return np.arange(start, min(start + count, len(scores.labels)))
-
-
-# ---- your own digit -----------------------------------------------------------------------------
-
-def draw_own_digit(original: np.ndarray, pixels: np.ndarray, probs: np.ndarray, name: str, fig=None):
-    """The picture as given, beside the 28x28 the network saw and its probabilities."""
-    if fig is None:
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=(10, 4), dpi=100)
-    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.25]})
-    import digit_image
-    shown = digit_image.thumbnail(original)
-    if shown.ndim == 3 and shown.shape[2] == 2:   # gray + alpha: imshow wants gray or RGBA
-        shown = np.dstack([shown[..., 0]] * 3 + [shown[..., 1]])
-    axes[0].imshow(shown, cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title(f"{name}\n{original.shape[1]}×{original.shape[0]} pixels", fontsize=10)
-    axes[1].imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    axes[1].set_title("as the network sees it\n28×28, like MNIST", fontsize=10)
-    for ax in axes[:2]:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    pred = int(np.argmax(probs))
-    colours = ["0.75"] * len(probs)
-    colours[pred] = RIGHT
-    axes[2].bar(range(len(probs)), probs, color=colours)
-    axes[2].set_xticks(range(len(probs)))
-    axes[2].set_ylim(0, 1)
-    axes[2].set_xlabel("digit")
-    axes[2].set_ylabel("probability")
-    axes[2].spines[["top", "right"]].set_visible(False)
-    axes[2].set_title(f"Predicted: {pred}  ({100 * probs[pred]:.1f} %)", fontsize=12, fontweight="bold")
-    fig.tight_layout()
-    return fig
 
 
 # ---- the command line ---------------------------------------------------------------------------
@@ -448,10 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="predict.py",
         description="Score a trained run on the 6,000 test images and look through its "
-                    "predictions (a window when there is a display, else a saved grid), "
-                    "or classify your own handwritten digit with --image.",
-        epilog="Keys in the window: right arrow or space for the next image, left arrow for "
-               "the previous one, m for the next mistake, q or Escape to quit.")
+                    "predictions (a window when there is a display, else a saved grid); "
+                    "or classify your own digit (--image, --draw), see the confusion matrix "
+                    "(--confusion) or what the first layer learned (--features).",
+        epilog="Keys in the browsing window: right arrow or space for the next image, left "
+               "arrow for the previous one, m for the next mistake, c for the confusion matrix "
+               "(click a cell to browse it, Escape to go back), q or Escape to quit.")
     p.add_argument("--run", type=Path, default=None, metavar="DIR",
                    help="run folder made by train.py (default: the latest run in --runs-dir)")
     p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS, metavar="DIR",
@@ -459,9 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help="folder with the MNIST files (default: $MNIST_DIR, then data/, "
                         "downloading into data/ if they are nowhere)")
-    p.add_argument("--image", type=Path, default=None, metavar="FILE",
-                   help="classify this picture of one handwritten digit instead (PNG or JPEG, "
-                        "any size, dark ink on light paper or light ink on dark)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--image", type=Path, default=None, metavar="FILE",
+                      help="classify this picture of one handwritten digit instead (PNG or JPEG, "
+                           "any size, dark ink on light paper or light ink on dark)")
+    what.add_argument("--draw", action="store_true",
+                      help="open a window to draw a digit with the mouse and see the network's "
+                           "answer as you draw (needs a display)")
+    what.add_argument("--confusion", action="store_true",
+                      help="show the confusion matrix as a heatmap; click a cell to browse its "
+                           "test images (headless: save it)")
+    what.add_argument("--features", action="store_true",
+                      help="show the first layer's weights as 28x28 pictures (headless: save them)")
     p.add_argument("--save", type=_png_path, default=None, metavar="FILE.png",
                    help="write the figure to this PNG instead of opening a window")
     p.add_argument("--count", type=_int_in(1, TEST_SIZE), default=DEFAULT_COUNT, metavar="N",
@@ -491,58 +224,55 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def run(args: argparse.Namespace) -> int:
-    import runs
-    from plots import display_available
+NEEDS_A_DISPLAY = ("--draw needs a window to draw in: run it in a desktop session (or over "
+                   "ssh -X, or under Xvfb) with a GUI toolkit for matplotlib, e.g. tkinter")
 
+
+def run(args: argparse.Namespace) -> int:
+    if args.draw and (args.save is not None or args.no_show):
+        return fail(f"{'--save' if args.save is not None else '--no-show'} does not go with --draw, "
+                    "which draws in a window and saves nothing", 2)
     try:
-        run_dir = args.run if args.run is not None else runs.find_latest_run(args.runs_dir)
-        record, config, net = runs.load_run(run_dir)
+        loaded = open_run(args)
     except runs.RunError as err:
         return fail(err)
-    mean, std = record.get("norm_mean"), record.get("norm_std")
-    show = display_available() and args.save is None and not args.no_show
+    problem = protected_path(args.save, loaded.path)
+    if problem:
+        return fail(problem)
+    show = plots.display_available() and args.save is None and not args.no_show
+    if args.draw:
+        return draw_digit(loaded)
+    if args.features:
+        return show_features(args, loaded, show)
     if args.image is not None:
-        return classify_image(args, run_dir, config, net, mean, std, show)
+        return classify_image(args, loaded, show)
 
-    import mnist_loader
     try:
-        test = mnist_loader.load_test_set(config.normalization, mean, std, data_dir=args.data_dir)
+        test = loaded.load_test_set(args.data_dir)
     except mnist_loader.MnistError as err:
         return fail(err)
     t0 = time.perf_counter()
-    scores = score(net, test.x, test.y)
+    scores = score(loaded.net, test.x, test.y)
     seconds = time.perf_counter() - t0
+    report(loaded, scores, seconds)
 
-    print(accuracy_line(scores))
-    epochs = record.get("epochs_completed")
-    print(f"Run: {run_dir} ({config.summary()}, {epochs} epoch(s), {record.get('status', '?')}); "
-          f"scored in {1000 * seconds:.0f} ms")
-    recorded = (record.get("final") or {}).get("test_accuracy")
-    if isinstance(recorded, (int, float)) and round(recorded * len(scores.labels)) != scores.right:
-        print(f"Note: the run recorded {100 * recorded:.2f} % on these images when it was trained; "
-              "its weights or the MNIST files have changed since.")
-    print()
-    print(per_digit_table(scores))
-    print()
-    print(confusion_table(confusion_matrix(scores.labels, scores.predicted)))
-    print()
-
+    pictures = figures.as_pictures(test.x, loaded.pixel_range)
+    if args.confusion:
+        return show_confusion(args, loaded, scores, pictures, show)
     mistakes_after = scores.mistakes[scores.mistakes >= args.start]
     if args.mistakes and not len(mistakes_after):
         print(f"No mistakes among test images {args.start:,}–{len(scores.labels) - 1:,}: nothing to show.")
         return 0
-    pictures = as_pictures(test.x, display_range(config.normalization, mean, std))
-    name = Path(run_dir).resolve().name
     if show:
-        # Keep the browser referenced while the window is open: matplotlib holds
-        # its key handler only weakly, and a collected handler silently stops.
-        browser = in_a_window(lambda: open_browser(pictures, scores, args.start, args.mistakes, name))
-        if browser is not None:
-            import matplotlib.pyplot as plt
-            print("Browsing the test images: → / space next, ← previous, m next mistake, q quit.")
-            plt.show()
-            del browser
+        # Keep the window's object referenced while it is open: matplotlib holds its
+        # handlers only weakly, and a collected handler silently stops.
+        explorer = in_a_window(lambda: windows.open_explorer(pictures, scores, args.start,
+                                                             args.mistakes, loaded.name))
+        if explorer is not None:
+            print("Browsing the test images: → / space next, ← previous, m next mistake, "
+                  "c confusion matrix, q quit.")
+            windows.show()
+            del explorer
             return 0
 
     chosen = grid_selection(scores, args.start, args.count, args.mistakes)
@@ -554,17 +284,45 @@ def run(args: argparse.Namespace) -> int:
         span = f"Test image {chosen[0]:,}" if len(chosen) == 1 else \
             f"Test images {chosen[0]:,}–{chosen[-1]:,}"
         what = f"{span}: {right_here:,} of {len(chosen):,} predicted right"
-    summary = config.summary()
-    title = name if summary in name else f"{name}  ({summary})"
-    fig = draw_grid(pictures[chosen], scores.predicted[chosen], scores.labels[chosen], chosen,
-                    title, (what, accuracy_line(scores)))
-    path = args.save or Path(run_dir) / ("predictions_mistakes.png" if args.mistakes else "predictions.png")
-    code = save(fig, path)
-    if code:
-        return code
-    images = f"{len(chosen)} test image{'s' if len(chosen) > 1 else ''}"
-    print(f"Saved a grid of {images} to {path}" + default_path_note(args))
-    return 0
+    fig = figures.draw_grid(pictures[chosen], scores.predicted[chosen], scores.labels[chosen], chosen,
+                            run_title(loaded), (what, accuracy_line(scores)))
+    images = f"a grid of {len(chosen)} test image{'s' if len(chosen) > 1 else ''}"
+    default = "predictions_mistakes.png" if args.mistakes else "predictions.png"
+    return save_output(fig, args, loaded.path / default, images)
+
+
+def report(loaded: LoadedRun, scores: Scores, seconds: float) -> None:
+    """The printed report: accuracy, the run and its weights, per-digit table, confusion matrix."""
+    print(accuracy_line(scores))
+    print(f"Run: {loaded.path} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
+          f"scored in {1000 * seconds:.0f} ms")
+    recorded = loaded.recorded_accuracy
+    if recorded is not None and round(recorded * len(scores.labels)) != scores.right:
+        print(f"Note: the run recorded {100 * recorded:.2f} % on these images when it was trained; "
+              "its weights or the MNIST files have changed since.")
+    print()
+    print(per_digit_table(scores))
+    print()
+    print(confusion_table(confusion_matrix(scores.labels, scores.predicted)))
+    print()
+
+
+def run_title(loaded: LoadedRun) -> str:
+    return loaded.name if loaded.summary in loaded.name else f"{loaded.name}  ({loaded.summary})"
+
+
+def protected_path(save: Path | None, run_dir: Path) -> str | None:
+    """Why --save may not write this path (one of the run's own files), or None."""
+    if save is None or save.name not in RUN_FILES:
+        return None
+    try:
+        inside = save.resolve().parent == Path(run_dir).resolve()
+    except OSError:
+        return None
+    if inside:
+        return (f"--save {save} would replace the run's own {save.name}; "
+                "choose another file name (predict.py never overwrites a run's files)")
+    return None
 
 
 def default_path_note(args) -> str:
@@ -575,9 +333,9 @@ def default_path_note(args) -> str:
 
 
 def in_a_window(make: Callable):
-    """make() a pyplot figure and return what it returns, or None with a note when no
+    """make() a window and return what it returns, or None with a note when no
     window can be opened (the caller then saves the figure instead)."""
-    if interactive_backend() is None:
+    if plots.interactive_backend() is None:
         print("No interactive matplotlib backend (install tkinter, for example): saving instead.")
         return None
     try:
@@ -589,10 +347,70 @@ def in_a_window(make: Callable):
         return None
 
 
-def classify_image(args, run_dir, config, net, mean, std, show: bool) -> int:
+# ---- the modes ---------------------------------------------------------------------------------
+
+def show_confusion(args, loaded: LoadedRun, scores: Scores, pictures: np.ndarray, show: bool) -> int:
+    """--confusion: the clickable matrix in a window, or the heatmap saved."""
+    if show:
+        explorer = in_a_window(lambda: windows.open_explorer(pictures, scores, args.start, args.mistakes,
+                                                             loaded.name, matrix_first=True))
+        if explorer is not None:  # referenced while open, as in run()
+            print("The confusion matrix: click a cell to browse its test images "
+                  "(Escape back to the matrix), q quit.")
+            windows.show()
+            del explorer
+            return 0
+    fig = figures.draw_confusion(confusion_matrix(scores.labels, scores.predicted), run_title(loaded))
+    return save_output(fig, args, loaded.path / "predictions_confusion.png", "the confusion matrix")
+
+
+def show_features(args, loaded: LoadedRun, show: bool) -> int:
+    """--features: the first layer's weights as pictures, in a window or saved."""
+    title = f"{run_title(loaded)}, {loaded.weights}"
+    if show:
+        fig = in_a_window(lambda: windows.open_figure(
+            lambda f: figures.draw_features(loaded.net, title, f),
+            f"What the first layer learned — {loaded.name}"))
+        if fig is not None:
+            windows.show()
+            return 0
+    fig = figures.draw_features(loaded.net, title)
+    return save_output(fig, args, loaded.path / "predictions_features.png",
+                       "the first layer's weights as pictures")
+
+
+def drawing_reader(loaded: LoadedRun) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+    """The drawing window's question to the network: a (H, W) ink canvas (0 paper .. 1 ink)
+    -> (the 28x28 uint8 the network sees, its 10 probabilities), or None without ink.
+    The canvas is prepared exactly as --image prepares a picture."""
+    def see(canvas: np.ndarray):
+        try:
+            prepared = digit_image.preprocess(canvas, "the drawing")
+        except digit_image.DigitImageError:
+            return None
+        return prepared.pixels, loaded.net.predict_proba(loaded.normalize(prepared.pixels.reshape(1, -1)))[0]
+    return see
+
+
+def draw_digit(loaded: LoadedRun) -> int:
+    """--draw: the drawing window; without one, a one-line error."""
+    if not plots.display_available():
+        return fail(NEEDS_A_DISPLAY)
+    if plots.interactive_backend() is None:
+        return fail("--draw needs a window, but matplotlib has no GUI toolkit here: install "
+                    "tkinter (e.g. apt install python3-tk) or set MPLBACKEND to a GUI backend")
+    try:
+        window = windows.open_draw(drawing_reader(loaded), f"{run_title(loaded)}, {loaded.weights}")
+    except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (see in_a_window)
+        return fail(f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
+    print("Draw a digit with the mouse: c or right click clears, q quits.")
+    windows.show()
+    del window  # referenced until the window closed, as in run()
+    return 0
+
+
+def classify_image(args, loaded: LoadedRun, show: bool) -> int:
     """--image: preprocess a picture of a digit, predict it, print and show or save the result."""
-    import digit_image
-    import mnist_loader
     ignored = [f for f, on in (("--mistakes", args.mistakes), ("--count", args.count != DEFAULT_COUNT),
                                ("--start", args.start != 0)) if on]
     if ignored:
@@ -602,49 +420,58 @@ def classify_image(args, run_dir, config, net, mean, std, show: bool) -> int:
         prepared = digit_image.preprocess(original, str(args.image))
     except digit_image.DigitImageError as err:
         return fail(err)
-    x = mnist_loader.normalize(prepared.pixels.reshape(1, -1), config.normalization, mean, std)
-    with np.errstate(over="ignore"):
-        probs = softmax(net.logits(x))[0]
+    probs = loaded.net.predict_proba(loaded.normalize(prepared.pixels.reshape(1, -1)))[0]
     top = top_classes(probs)
     print(f"Predicted: {top[0][0]}")
     print("Top 3:" + "\n      ".join(f"  {d}  {100 * p:6.2f} %" for d, p in top))
-    print(f"Run: {run_dir} ({config.summary()}); image {original.shape[1]}×{original.shape[0]}, "
+    print(f"Run: {loaded.path} ({loaded.summary}; {loaded.weights}); image "
+          f"{original.shape[1]}×{original.shape[0]}, "
           + ("dark ink on light paper (inverted)" if prepared.inverted else "light ink on dark"))
     if show:
-        def window():
-            import matplotlib.pyplot as plt
-            return draw_own_digit(original, prepared.pixels, probs, args.image.name,
-                                  plt.figure(figsize=(10, 4)))
-        if in_a_window(window) is not None:
-            import matplotlib.pyplot as plt
-            plt.show()
+        fig = in_a_window(lambda: windows.open_figure(
+            lambda f: figures.draw_own_digit(original, prepared.pixels, probs, args.image.name, f),
+            f"{args.image.name}: predicted {top[0][0]} ({100 * top[0][1]:.1f} %)", (10, 4)))
+        if fig is not None:
+            windows.show()
             return 0
-    fig = draw_own_digit(original, prepared.pixels, probs, args.image.name)
-    path = args.save or Path(run_dir) / f"prediction_{args.image.stem}.png"
-    code = save(fig, path)
-    if not code:
-        print(f"Saved the picture and its 28×28 version to {path}" + default_path_note(args))
-    return code
+    fig = figures.draw_own_digit(original, prepared.pixels, probs, args.image.name)
+    return save_output(fig, args, loaded.path / f"prediction_{args.image.stem}.png",
+                       "the picture and its 28×28 version")
 
 
-def save(fig, path: Path) -> int:
+# ---- writing figures ------------------------------------------------------------------------
+
+def save_output(fig, args, default: Path, what: str) -> int:
+    """Write fig to --save, else to its default path in the run folder, and say where.
+
+    A --save path that cannot be written is an error (exit 1); a default path that cannot
+    be written (a read-only run folder) is said in one line, and the exit code stays 0:
+    the printed report, the main result, is complete."""
+    path = args.save or default
+    code = save(fig, path, quiet=args.save is None)
+    if code:
+        return code if args.save is not None else 0
+    print(f"Saved {what} to {path}" + default_path_note(args))
+    return 0
+
+
+def save(fig, path: Path, quiet: bool = False) -> int:
     """Write fig to path atomically; 0, or the exit code of a one-line error."""
-    from plots import save_figure
+    fix = "pass --save FILE.png to write it elsewhere" if quiet else "choose another --save path"
     for parent in path.parents:  # a file where a folder should be: say so plainly
         if parent.exists():
             if not parent.is_dir():
-                return fail(f"cannot write {path}: {parent} is a file, not a folder; "
-                            "choose another --save path")
+                return fail(f"cannot write {path}: {parent} is a file, not a folder; {fix}")
             break
     try:
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
-        save_figure(fig, path)
+        plots.save_figure(fig, path)
     except OSError as err:
         reason = err.strerror or str(err)
         if err.filename and str(err.filename) != str(path):  # e.g. a parent that is a file
             reason += f": {err.filename}"
-        return fail(f"cannot write {path} ({reason}); choose another --save path")
+        return fail(f"cannot write {path} ({reason}); {fix}")
     return 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import digit_image as di
+import figures
 import predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,39 +130,35 @@ def test_a_run_whose_record_disagrees_gets_a_note(runs_dir, mnist_dir, tmp_path)
     assert "Note: the run recorded" in done.stdout
 
 
-def test_scoring_six_thousand_images_is_fast(runs_dir, mnist_dir):
-    import mnist_loader
-    import runs
-    record, config, net = runs.load_run(runs_dir / "relu-normal")
-    test = mnist_loader.load_test_set(config.normalization, record["norm_mean"], record["norm_std"])
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        scores = predict.score(net, test.x, test.y)
-        times.append(time.perf_counter() - t0)
-    assert min(times) < 0.2
+def opened(run: Path) -> predict.LoadedRun:
+    return predict.open_run(SimpleNamespace(run=run, runs_dir=None))
+
+
+def test_scores_agree_with_the_networks_own_evaluate(runs_dir, mnist_dir):
+    loaded = opened(runs_dir / "relu-normal")
+    test = loaded.load_test_set(mnist_dir)
+    scores = predict.score(loaded.net, test.x, test.y)
     # An independent oracle: the network's own evaluate, which wrote history.csv.
-    assert scores.right == round(net.evaluate(test.x, test.y)[1] * 6000)
+    assert scores.right == round(loaded.net.evaluate(test.x, test.y)[1] * 6000)
     np.testing.assert_allclose(scores.probs.sum(axis=1), 1, atol=1e-5)
+    assert scores.probs.shape == (6000, 10) and scores.predicted.shape == (6000,)
 
 
 # ---- saved grids ---------------------------------------------------------------------------
 
-def _frame_is_red(png: np.ndarray, layout: predict.GridLayout, k: int) -> bool:
+def _frame_is_red(png: np.ndarray, layout: figures.GridLayout, k: int) -> bool:
     x0, y0 = layout.origin(k)
-    y = y0 + layout.label + predict.GAP - 2   # inside the frame, just above the tile
+    y = y0 + layout.label + figures.GAP - 2   # inside the frame, just above the tile
     x = x0 + layout.cell[0] // 2
     r, g, b = png[y, x, :3]
     return r > 0.7 and g < 0.3 and b < 0.3
 
 
 def test_grid_png_has_the_layout_size_and_marks_the_mistakes(runs_dir, mnist_dir, tmp_path):
-    import mnist_loader
-    import runs
     run = runs_dir / "relu-normal"
-    record, config, net = runs.load_run(run)
-    test = mnist_loader.load_test_set(config.normalization, record["norm_mean"], record["norm_std"])
-    wrong = net.logits(test.x).argmax(axis=1) != test.y
+    loaded = opened(run)
+    test = loaded.load_test_set(mnist_dir)
+    wrong = loaded.net.logits(test.x).argmax(axis=1) != test.y
 
     # 25 images, 5 x 5 tiles of 28 * 4 = 112 px; a cell is 112 + 2 * 8 = 128 px wide and
     # 26 (label) + 128 = 154 px tall; 12 px margins and a 74 px header:
@@ -175,7 +172,7 @@ def test_grid_png_has_the_layout_size_and_marks_the_mistakes(runs_dir, mnist_dir
         assert f"Saved a grid of {count} test images to {path}" in done.stdout
         png = mpimg.imread(path)
         assert png.shape[:2] == size
-        layout = predict.GridLayout.for_count(count)
+        layout = figures.GridLayout.for_count(count)
         assert [_frame_is_red(png, layout, k) for k in range(count)] == list(wrong[start:start + count])
     assert not list(tmp_path.glob("*.tmp"))  # saved atomically, nothing left behind
 
@@ -188,7 +185,7 @@ def test_mistakes_grid_and_default_path_without_display(runs_dir, mnist_dir, tmp
     assert f"to {path} (no window" in done.stdout  # no --save, no display: a default path, said
     png = mpimg.imread(path)
     assert png.shape[:2] == (548, 640)
-    layout = predict.GridLayout.for_count(9)
+    layout = figures.GridLayout.for_count(9)
     assert all(_frame_is_red(png, layout, k) for k in range(9))
 
 
@@ -293,91 +290,7 @@ def test_image_flag_prints_prediction_and_saves_both_pictures(runs_dir, mnist_di
     assert mpimg.imread(out).shape == (400, 1000, 4)
 
 
-# ---- the browser ------------------------------------------------------------------------------
-
-def small_scores() -> predict.Scores:
-    labels = np.arange(10) % 10
-    predicted = labels.copy()
-    predicted[[3, 7]] = [5, 1]                         # two mistakes
-    probs = np.full((10, 10), 0.01, np.float32)
-    probs[np.arange(10), predicted] = 0.91
-    return predict.Scores(probs, predicted, labels)
-
-
-def key(name: str) -> SimpleNamespace:
-    return SimpleNamespace(key=name)
-
-
-def make_browser(**kw) -> tuple[predict.Browser, list]:
-    from matplotlib.figure import Figure
-    closed = []
-    pictures = np.random.default_rng(0).random((10, 28, 28))
-    return predict.Browser(Figure(), pictures, small_scores(), close=closed.append, **kw), closed
-
-
-def test_browser_steps_wraps_and_jumps_to_mistakes():
-    b, closed = make_browser(start=8)
-    assert b.index == 8 and b.title == "Predicted: 8   True: 8"
-    b.on_key(key("right"))
-    b.on_key(key(" "))
-    assert b.index == 0                                # wrapped past the last image
-    b.on_key(key("left"))
-    assert b.index == 9                                # and back
-    assert b.on_key(key("m")) and b.index == 3         # next mistake, wrapping
-    assert b.title == "Predicted: 5   True: 3"
-    assert matplotlib.colors.same_color(b.ax.title.get_color(), predict.WRONG)
-    assert b.ax.spines["left"].get_linewidth() > 1
-    b.on_key(key("m"))
-    assert b.index == 7
-    b.on_key(key("right"))
-    assert b.index == 8 and not matplotlib.colors.same_color(b.ax.title.get_color(), predict.WRONG)
-    np.testing.assert_array_equal(b.image.get_array(), b.pictures[8])   # the one image was updated
-    assert not b.on_key(key("x")) and b.index == 8     # not our key: nothing happens
-    assert not closed
-    assert b.on_key(key("q")) and b.closed and closed == [b.fig]
-
-
-def test_browser_mistakes_only_and_escape():
-    b, closed = make_browser(start=5, mistakes_only=True)
-    assert b.index == 7                                # the first mistake at or after --start
-    b.on_key(key("right"))
-    assert b.index == 3
-    b.on_key(key("m"))
-    assert b.index == 7
-    b.on_key(key("left"))
-    assert b.index == 3
-    b.on_key(key("escape"))
-    assert closed == [b.fig]
-
-
-def test_browser_m_without_mistakes_stays_and_says_so():
-    from matplotlib.figure import Figure
-    perfect = predict.Scores(np.eye(10, dtype=np.float32), np.arange(10), np.arange(10))
-    b = predict.Browser(Figure(), np.zeros((10, 28, 28)), perfect, start=4)
-    assert b.on_key(key("m")) and b.index == 4
-    assert "No mistakes" in b.header.get_text()
-
-
-def test_browser_window_owns_its_keys():
-    import matplotlib.pyplot as plt
-    from matplotlib.backend_bases import KeyEvent
-    with matplotlib.rc_context():
-        assert "left" in matplotlib.rcParams["keymap.back"]      # matplotlib's default, to be removed
-        b = predict.open_browser(np.zeros((10, 28, 28)), small_scores(), 0, False)
-        for name, keys in matplotlib.rcParams.items():
-            if name.startswith("keymap."):
-                assert not set(keys) & set(predict.BROWSER_KEYS), name
-        assert "c" in matplotlib.rcParams["keymap.back"]         # other bindings are kept
-        assert "s" in matplotlib.rcParams["keymap.save"]
-        # Key presses reach the browser through the figure's canvas.
-        for name in ("right", "right", "left"):
-            KeyEvent("key_press_event", b.fig.canvas, name)._process()
-        assert b.index == 1
-        assert plt.fignum_exists(b.fig.number)
-        KeyEvent("key_press_event", b.fig.canvas, "q")._process()
-        assert not plt.fignum_exists(b.fig.number)
-    assert "left" in matplotlib.rcParams["keymap.back"]          # rc_context restored them
-
+# ---- windows from the command line -----------------------------------------------------------
 
 def test_browsing_from_the_command_line(runs_dir, mnist_dir, monkeypatch, capsys):
     """With a display, main() opens one window and its keys work while plt.show() runs."""
@@ -386,7 +299,7 @@ def test_browsing_from_the_command_line(runs_dir, mnist_dir, monkeypatch, capsys
     from matplotlib.backend_bases import KeyEvent
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
     monkeypatch.setattr(plots, "display_available", lambda: True)
-    monkeypatch.setattr(predict, "interactive_backend", lambda: "TkAgg")  # Agg, pretending
+    monkeypatch.setattr(plots, "interactive_backend", lambda: "TkAgg")  # Agg, pretending
     seen = []
 
     def show():  # what a user does in the window

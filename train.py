@@ -342,10 +342,8 @@ def run(argv: list[str] | None, out: Output) -> int:
         if (output_dir / args.name).exists():
             return out.fail(f"a run named {args.name!r} already exists in {out.path(output_dir)}; "
                             "choose another --name (earlier runs are never overwritten)", 2)
-    try:
-        runs.prepare_output_dir(output_dir)
-    except runs.RunError as err:
-        return out.fail(str(err))
+    if output_dir.exists() and not output_dir.is_dir():
+        return out.fail(f"--output-dir {out.path(output_dir)} is a file, not a folder; choose another path")
     # The data comes before the questions: offline, say so before anything is asked.
     try:
         data_dir = mnist_loader.ensure_data(args.data_dir) if hasattr(mnist_loader, "ensure_data") \
@@ -376,6 +374,10 @@ def run(argv: list[str] | None, out: Output) -> int:
         config = runs.RunConfig.create(**answers, **hyper)
     except ValueError as err:
         return out.fail(str(err), 2)
+    try:
+        runs.prepare_output_dir(output_dir)
+    except runs.RunError as err:
+        return out.fail(str(err))
     out.say(f"\nConfiguration: {config.summary()}  seed {config.seed}")
     reporter = TerminalReporter(out, config.summary())
     try:

@@ -26,7 +26,6 @@ import glob
 import io
 import re
 import sys
-import textwrap
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence

@@ -51,7 +51,7 @@ class LoadedRun:
 
     normalize: uint8 pixels (N, 784) -> float32 inputs as the network saw them;
     pixel_range: the inputs that pixels 0 and 255 become;
-    recorded_accuracy: the test accuracy the run's history holds for these weights.
+    recorded_accuracy: the test accuracy the run's history holds for these weights' epoch.
     """
     path: Path
     summary: str            # e.g. '2h-relu-momentum-normal-xavier-l1'
@@ -69,28 +69,30 @@ class LoadedRun:
 
 
 def open_run(args: argparse.Namespace) -> LoadedRun:
-    """The run of --run (or the latest in --runs-dir), read through runs.py.
+    """The run of --run (or the latest in --runs-dir) with the weights of --weights
+    ("best": the best validation epoch's, the default; "last"), read through runs.Run.
 
     Everything predict.py reads from a run folder is read here. Raises runs.RunError.
     """
     path = Path(args.run) if args.run is not None else runs.find_latest_run(args.runs_dir)
-    record, config, net = runs.load_run(path)
-    kind, mean, std = config.normalization, record.get("norm_mean"), record.get("norm_std")
-
-    def normalize(pixels: np.ndarray) -> np.ndarray:
-        return mnist_loader.normalize(np.asarray(pixels), kind, mean, std)
-
-    lo, hi = normalize(np.array([0, 255], np.uint8))
-    epochs = record.get("epochs_completed")
-    final = record.get("final") or {}
-    recorded = final.get("test_accuracy")
+    which = getattr(args, "weights", "best")
+    run = runs.Run.load(path)
+    net = run.network(which)
+    entry = run.epoch_entry(which)
+    epoch = entry["epoch"]
+    if run.legacy:     # saved before best epochs were kept: its only weights are the last
+        weights = f"weights of epoch {epoch}, the last (this run kept no others)"
+    elif which == "best":
+        weights = f"weights of epoch {epoch}, the best on validation data"
+    else:
+        weights = f"weights of epoch {epoch}, the last"
+    norm = run.record.normalization
     return LoadedRun(
-        path=path, summary=config.summary(),
-        status=f"{record.get('status', '?')} after {epochs} epoch{'s' if epochs != 1 else ''}",
-        weights=f"the last epoch's weights (epoch {final.get('epoch', epochs)})",
-        net=net, normalize=normalize, pixel_range=(float(lo), float(hi)),
-        recorded_accuracy=recorded if isinstance(recorded, (int, float)) else None,
-        load_test_set=lambda data_dir: mnist_loader.load_test_set(kind, mean, std, data_dir=data_dir))
+        path=path, summary=run.config.summary(), status=run.status_line(), weights=weights,
+        net=net, normalize=norm.apply, pixel_range=norm.pixel_range(),
+        recorded_accuracy=entry.get("test_accuracy"),
+        load_test_set=lambda data_dir: mnist_loader.load_test_set(norm.kind, norm.mean, norm.std,
+                                                                  data_dir=data_dir))
 
 
 # ---- scoring ---------------------------------------------------------------------------
@@ -195,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "test images (headless: save it)")
     what.add_argument("--features", action="store_true",
                       help="show the first layer's weights as 28x28 pictures (headless: save them)")
+    p.add_argument("--weights", choices=("best", "last"), default="best",
+                   help="score the weights of the epoch with the best validation accuracy (the "
+                        "model is chosen on validation data, never on test data) or of the last "
+                        "epoch (default: best)")
     p.add_argument("--save", type=_png_path, default=None, metavar="FILE.png",
                    help="write the figure to this PNG instead of opening a window")
     p.add_argument("--count", type=_int_in(1, TEST_SIZE), default=DEFAULT_COUNT, metavar="N",

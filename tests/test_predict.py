@@ -51,21 +51,30 @@ def predict_py(*args, mnist_dir: Path | None = None) -> subprocess.CompletedProc
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory, mnist_dir) -> Path:
-    """Two small runs (2,000 training images, 1 epoch) trained by train.py itself."""
+    """Two small runs (2,000 training images, 3 epochs) trained by train.py itself."""
     out = tmp_path_factory.mktemp("runs")
     for name, flags in TRAIN_FLAGS.items():
         done = subprocess.run(
-            [sys.executable, str(ROOT / "train.py"), *flags, "--epochs", "1", "--limit", "2000",
+            [sys.executable, str(ROOT / "train.py"), *flags, "--epochs", "3", "--limit", "2000",
              "--seed", "5", "--output-dir", str(out), "--name", name, "--no-show"],
             capture_output=True, text=True, env=env(mnist_dir), cwd=ROOT, timeout=300)
         assert done.returncode == 0, done.stderr
     return out
 
 
-def recorded_correct(run: Path) -> int:
-    """The number of test images right in the last row of the run's history.csv."""
-    last = (run / "history.csv").read_text().strip().splitlines()[-1].split(",")
-    return round(float(last[-1]) * 6000)
+def history_row(run: Path, which: str = "best") -> dict:
+    """The row of history.csv for the best validation accuracy (the earliest of equals) or the last."""
+    import csv
+    with open(run / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if which == "last":
+        return rows[-1]
+    return max(rows, key=lambda r: float(r["val_accuracy"]))   # max keeps the first of equals
+
+
+def recorded_correct(run: Path, which: str = "best") -> int:
+    """The number of test images right in that epoch, as the run's history.csv says."""
+    return round(float(history_row(run, which)["test_accuracy"]) * 6000)
 
 
 def printed_correct(stdout: str) -> int:
@@ -78,12 +87,19 @@ def printed_correct(stdout: str) -> int:
 # ---- the accuracy round trip and the choice of run --------------------------------------
 
 @pytest.mark.parametrize("name", list(TRAIN_FLAGS))
-def test_printed_accuracy_is_the_runs_final_test_accuracy(runs_dir, mnist_dir, name):
+def test_printed_accuracy_is_the_runs_final_test_accuracy(runs_dir, mnist_dir, tmp_path, name):
     run = runs_dir / name
+    done = predict_py("--run", run, "--weights", "last", "--save", tmp_path / "last.png",
+                      mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    assert printed_correct(done.stdout) == recorded_correct(run, "last")
+    assert f"weights of epoch {history_row(run, 'last')['epoch']}, the last" in done.stdout.splitlines()[1]
     done = predict_py("--run", run, "--save", run / "grid.png", mnist_dir=mnist_dir)
     assert done.returncode == 0, done.stderr
     right = printed_correct(done.stdout)
-    assert right == recorded_correct(run)
+    assert right == recorded_correct(run, "best")        # the default: the best validation epoch
+    assert f"weights of epoch {history_row(run)['epoch']}, the best on validation data" \
+        in done.stdout.splitlines()[1]
     assert "Note:" not in done.stdout  # predict.py's own consistency check agrees
     # The confusion matrix: 6,000 images in all, its diagonal the right ones.
     lines = done.stdout.splitlines()
@@ -100,9 +116,9 @@ def test_printed_accuracy_is_the_runs_final_test_accuracy(runs_dir, mnist_dir, n
 
 def _copy_run(src: Path, dest: Path, **changes) -> Path:
     shutil.copytree(src, dest)
-    cfg = json.loads((dest / "config.json").read_text())
-    cfg.update(changes)
-    (dest / "config.json").write_text(json.dumps(cfg))
+    record = json.loads((dest / "run.json").read_text())
+    record.update(changes)
+    (dest / "run.json").write_text(json.dumps(record))
     return dest
 
 
@@ -121,9 +137,9 @@ def test_latest_run_is_the_latest_started_completed_one(runs_dir, mnist_dir, tmp
 
 def test_a_run_whose_record_disagrees_gets_a_note(runs_dir, mnist_dir, tmp_path):
     run = runs_dir / "relu-normal"
-    cfg = json.loads((run / "config.json").read_text())
-    shifted = {**cfg["final"], "test_accuracy": cfg["final"]["test_accuracy"] - 1 / 6000}
-    copy = _copy_run(run, tmp_path / "run", final=shifted)
+    record = json.loads((run / "run.json").read_text())
+    shifted = {**record["best"], "test_accuracy": record["best"]["test_accuracy"] - 1 / 6000}
+    copy = _copy_run(run, tmp_path / "run", best=shifted)
     done = predict_py("--run", copy, "--save", tmp_path / "grid.png", mnist_dir=mnist_dir)
     assert done.returncode == 0, done.stderr
     assert printed_correct(done.stdout) == recorded_correct(run)
@@ -344,41 +360,37 @@ def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
 # ---- bad input: one line on stderr, no traceback ----------------------------------------------
 
 def _corrupt(run: Path, case: str) -> str:
-    """Damage a copy of a run folder; returns text the error message must contain."""
+    """Damage a copy of a run folder (its best epoch's checkpoint or its run.json); returns
+    text the error message must contain."""
+    record = json.loads((run / "run.json").read_text())
+    weights = run / record["best"]["checkpoint"]
     if case == "missing weights_2.csv":
-        (run / "weights_2.csv").unlink()
+        (weights / "weights_2.csv").unlink()
         return "weights_2.csv: missing"
     if case == "wrong shape":
-        w = np.loadtxt(run / "weights_1.csv", delimiter=",")
-        np.savetxt(run / "weights_1.csv", w[:, :-1], delimiter=",")
+        w = np.loadtxt(weights / "weights_1.csv", delimiter=",")
+        np.savetxt(weights / "weights_1.csv", w[:, :-1], delimiter=",")
         return "weights_1.csv: shape 784x63, expected 784x64"
     if case == "text in a CSV":
-        text = (run / "biases_2.csv").read_text().splitlines()
+        text = (weights / "biases_2.csv").read_text().splitlines()
         text[3] = "seven"
-        (run / "biases_2.csv").write_text("\n".join(text) + "\n")
+        (weights / "biases_2.csv").write_text("\n".join(text) + "\n")
         return "biases_2.csv: not a CSV of numbers"
     if case == "NaN value":
-        text = (run / "biases_1.csv").read_text().splitlines()
+        text = (weights / "biases_1.csv").read_text().splitlines()
         text[0] = "nan"
-        (run / "biases_1.csv").write_text("\n".join(text) + "\n")
+        (weights / "biases_1.csv").write_text("\n".join(text) + "\n")
         return "biases_1.csv: holds NaN"
     if case == "empty CSV":
-        (run / "weights_1.csv").write_text("")
+        (weights / "weights_1.csv").write_text("")
         return "weights_1.csv: empty"
-    if case == "config not JSON":
-        (run / "config.json").write_text("{'layers': 1,")
-        return "config.json: not valid JSON"
+    if case == "record not JSON":
+        (run / "run.json").write_text("{'layers': 1,")
+        return "run.json"
     if case == "unknown activation":
-        cfg = json.loads((run / "config.json").read_text())
-        cfg["activation"] = "tanh"
-        (run / "config.json").write_text(json.dumps(cfg))
-        return "config.json: unknown activation 'tanh'"
-    if case == "config does not match the CSVs":
-        cfg = json.loads((run / "config.json").read_text())
-        cfg["hidden_size"] = 32
-        cfg["layer_sizes"] = [784, 32, 10]
-        (run / "config.json").write_text(json.dumps(cfg))
-        return "weights_1.csv: shape 784x64, expected 784x32"
+        record["config"]["activation"] = "tanh"
+        (run / "run.json").write_text(json.dumps(record))
+        return "run.json"
     raise ValueError(case)
 
 
@@ -393,8 +405,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *needles: str, code
 
 @pytest.mark.parametrize("case", ["missing weights_2.csv", "wrong shape", "text in a CSV", "NaN value",
                                   "empty CSV",
-                                  "config not JSON", "unknown activation",
-                                  "config does not match the CSVs"])
+                                  "record not JSON", "unknown activation"])
 def test_damaged_run_folder_is_named_in_one_line(runs_dir, tmp_path, case):
     run = shutil.copytree(runs_dir / "relu-normal", tmp_path / "run")
     expected = _corrupt(run, case)

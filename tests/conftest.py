@@ -57,7 +57,9 @@ def locate_real_mnist(data_dir: str | None, ci: bool, say: Callable[[str], None]
     try:
         return mnist_loader.ensure_data(data_dir, download=True).resolve()
     except mnist_loader.MnistError as err:
-        raise DataUnavailable(f"{NO_DATA}: not found and not downloadable ({err})") from None
+        say(f"download failed: {err}")
+        where = data_dir or "$MNIST_DIR or data/"
+        raise DataUnavailable(f"{NO_DATA}: not in {where}, and the download failed (offline?)") from None
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +91,23 @@ def skipped_for_data(reports: Iterable[pytest.TestReport]) -> tuple[int, str | N
     return count, reason
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Report every skip for lack of data at the fixture, so that -ra folds them into one line."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and skipped_for_data([report])[0]:
+        report.longrepr = (__file__, inspect.getsourcelines(mnist_dir)[1], report.longrepr[2])
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
+    """After everything else (the outermost wrapper): one line on the tests skipped for lack of data."""
+    yield
     count, reason = skipped_for_data(terminalreporter.stats.get("skipped", []))
     if count:
         terminalreporter.write_line(
-            f"{count} test{'s' if count != 1 else ''} skipped: {reason}. To run them, set MNIST_DIR "
+            f"{count} test{'s' if count != 1 else ''} skipped, {reason}. To run them, set MNIST_DIR "
             f"(or pass --data-dir) to a folder holding the four MNIST files, or run once with a network.",
             yellow=True, bold=True)
 

@@ -288,9 +288,11 @@ def test_tests_skip_offline_and_fail_fast_under_ci(app, served, monkeypatch, tmp
     calls: list[str] = []
     monkeypatch.setattr(ml, "MIRRORS", [refused_url()])
     monkeypatch.setattr(urllib.request, "urlopen", recording(calls))
+    said: list[str] = []
     with pytest.raises(conftest.DataUnavailable) as error:
-        conftest.locate_real_mnist(None, ci=False, say=lambda _: None)
-    assert str(error.value).startswith(conftest.NO_DATA) and "could not download" in str(error.value)
+        conftest.locate_real_mnist(None, ci=False, say=said.append)
+    assert str(error.value).startswith(conftest.NO_DATA) and "download failed" in str(error.value)
+    assert len(said) == 2 and "could not download" in said[1]  # the full reason, said once
     assert len(calls) == 1  # tried, once
     with pytest.raises(conftest.DataUnavailable, match="CI must provide it"):
         conftest.locate_real_mnist(None, ci=True, say=lambda _: None)

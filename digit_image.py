@@ -101,8 +101,6 @@ def load_picture(path: str | os.PathLike) -> Picture:
     except Image.DecompressionBombError as err:
         raise DigitImageError(f"{path}: too many pixels to read ({' '.join(str(err).split())}); "
                               "scale the picture down first") from None
-    except MemoryError:
-        raise DigitImageError(f"{path}: not enough memory to read it; scale the picture down first") from None
     except Exception as err:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, ...)
         # for damaged or unknown files; each means the same thing here, and we stop.
         reason = " ".join(str(err).split()) or type(err).__name__
@@ -120,7 +118,7 @@ def _decode(im, path) -> Picture:
     from PIL import Image
     width, height = im.size
     factor = max(1, math.ceil(max(width, height) / WORK_SIDE))
-    if factor > 1 and im.format == "JPEG":
+    if factor > 1 and im.format in ("JPEG", "MPO"):   # MPO: phones' JPEG with extra frames
         # JPEG decodes at 1/2, 1/4 or 1/8 scale for almost nothing: the largest of
         # those still at least the wanted size; the rest is reduced below.
         im.draft(im.mode, (math.ceil(width / factor), math.ceil(height / factor)))
@@ -546,8 +544,9 @@ def fit_and_centre(ink: np.ndarray) -> np.ndarray:
 
 
 def preprocess(image: np.ndarray, where: str = "image") -> Prepared:
-    """A picture (any imread result: grayscale, RGB or RGBA, any size, either polarity)
-    prepared as MNIST's digits were. Raises DigitImageError when it holds no ink."""
+    """A picture (a `read_image` result or any (H, W) / (H, W, 2/3/4) array of 0..1 floats or
+    integers: grayscale, RGB or RGBA, any size, either polarity) prepared as MNIST's digits
+    were. Raises DigitImageError when it holds no ink."""
     gray = shrink(to_grayscale(check_layout(image, where)))
     ink, inverted = ink_map(gray, where)
     box = ink_box(ink)

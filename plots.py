@@ -26,6 +26,8 @@ def save_figure(fig: Figure, path: Path) -> Path:
     tmp = Path(name)
     try:
         fig.savefig(tmp, format="png", dpi=100)
+        from runs import FILE_MODE
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

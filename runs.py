@@ -449,6 +449,16 @@ def _checkpoint_name(epoch: int) -> str:
 
 # ---- atomic files -----------------------------------------------------------------------
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets here: 0666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write path through a uniquely named temporary file beside it, fsync, then rename:
     a reader sees the old file or the new one, and concurrent writers never share a name."""
@@ -459,6 +469,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a saved file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         with _suppress_os():

@@ -90,7 +90,7 @@ def _optimizer_for(config: RunConfig):
     return make_optimizer(config.optimizer, config.momentum)
 
 
-def _train_options(config: RunConfig, data) -> dict:
+def _train_options(config: RunConfig, data, rng: np.random.Generator) -> dict:
     """The keyword arguments of training.train that come from the configuration."""
     options = dict(epochs=config.epochs, lr=config.learning_rate,
                    decay=config.decay_factor if config.decay else 1.0,
@@ -100,7 +100,8 @@ def _train_options(config: RunConfig, data) -> dict:
         from augment import Augmenter  # only runs that augment need it
         # Shifted-in border pixels are blank paper: the input a 0 pixel becomes.
         fill = 0.0 if data.mean is None else -data.mean / data.std
-        options["augment"] = Augmenter(config.augment, fill=float(fill))
+        # The run's own generator: its saved state then covers the augmentation too.
+        options["augment"] = Augmenter(config.augment, float(fill), rng)
     return options
 
 
@@ -213,7 +214,7 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
             try:
                 with stop.held():
                     reporter.run_started(writer.path, config, first - 1)
-                options = _train_options(config, data)
+                options = _train_options(config, data, rng)
                 for rec in train(net, data, optimizer=optimizer, rng=rng, first_epoch=first,
                                  progress=progress, **options):
                     # Signals wait until the epoch is committed: on disk, the weights, the

@@ -45,19 +45,29 @@ def broken(good_run, tmp_path):
     return Path(shutil.copytree(good_run, tmp_path / "run"))
 
 
+NORM_KEYS = {"norm_mean": "mean", "norm_std": "std"}
+
+
 def _edit_config(run: Path, **change) -> None:
-    path = run / "config.json"
+    """Change keys of run.json's configuration (norm_mean / norm_std: of its normalization)."""
+    path = run / "run.json"
     d = json.loads(path.read_text())
     for key, value in change.items():
+        section, key = (d["normalization"], NORM_KEYS[key]) if key in NORM_KEYS else (d["config"], key)
         if value is KeyError:
-            d.pop(key, None)
+            section.pop(key, None)
         else:
-            d[key] = value
+            section[key] = value
     path.write_text(json.dumps(d))
 
 
+def ck(run: Path) -> Path:
+    """The best epoch's checkpoint folder, which holds the weights predict.py loads."""
+    return run / json.loads((run / "run.json").read_text())["best"]["checkpoint"]
+
+
 def _edit_csv(run: Path, name: str, edit) -> None:
-    path = run / name
+    path = ck(run) / name
     path.write_text(edit(path.read_text()))
 
 
@@ -76,42 +86,42 @@ def _drop_last_cell(text: str) -> str:
 
 
 RUN_CASES = [
-    ("weights_2-missing", lambda r: (r / "weights_2.csv").unlink(), ["weights_2.csv", "missing"]),
-    ("biases_1-missing", lambda r: (r / "biases_1.csv").unlink(), ["biases_1.csv", "missing"]),
-    ("config-missing", lambda r: (r / "config.json").unlink(), ["config.json", "not a run folder"]),
+    ("weights_2-missing", lambda r: (ck(r) / "weights_2.csv").unlink(), ["weights_2.csv", "missing"]),
+    ("biases_1-missing", lambda r: (ck(r) / "biases_1.csv").unlink(), ["biases_1.csv", "missing"]),
+    ("config-missing", lambda r: (r / "run.json").unlink(), ["run.json", "not a run folder"]),
     ("weights_1-one-row-short", lambda r: _edit_csv(r, "weights_1.csv", lambda t: "".join(t.splitlines(True)[:-1])),
      ["weights_1.csv", "shape 783x64, expected 784x64"]),
-    ("weights_2-transposed", lambda r: np.savetxt(r / "weights_2.csv", np.loadtxt(r / "weights_2.csv", delimiter=",").T,
+    ("weights_2-transposed", lambda r: np.savetxt(ck(r) / "weights_2.csv", np.loadtxt(ck(r) / "weights_2.csv", delimiter=",").T,
                                                   delimiter=","), ["weights_2.csv", "expected 64x10"]),
     ("weights_1-one-value-short-in-a-row", lambda r: _edit_csv(r, "weights_1.csv", _drop_last_cell),
      ["weights_1.csv", "not a CSV of numbers"]),
-    ("biases_2-text", lambda r: (r / "biases_2.csv").write_text("zero\none\n" * 5), ["biases_2.csv", "not a CSV of numbers"]),
+    ("biases_2-text", lambda r: (ck(r) / "biases_2.csv").write_text("zero\none\n" * 5), ["biases_2.csv", "not a CSV of numbers"]),
     ("weights_1-text-in-a-cell", lambda r: _edit_csv(r, "weights_1.csv", lambda t: _set_cell(t, "0.1abc")),
      ["weights_1.csv", "not a CSV of numbers"]),
     ("weights_2-NaN", lambda r: _edit_csv(r, "weights_2.csv", lambda t: _set_cell(t, "nan")),
      ["weights_2.csv", "NaN or infinite"]),
     ("biases_1-inf", lambda r: _edit_csv(r, "biases_1.csv", lambda t: _set_cell(t, "inf")), ["biases_1.csv", "NaN or infinite"]),
-    ("weights_1-empty-file", lambda r: (r / "weights_1.csv").write_text(""), ["weights_1.csv"]),
-    ("weights_1-binary", lambda r: (r / "weights_1.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 50), ["weights_1.csv"]),
-    ("extra-weights_3-from-another-run", lambda r: shutil.copy(r / "weights_2.csv", r / "weights_3.csv"),
+    ("weights_1-empty-file", lambda r: (ck(r) / "weights_1.csv").write_text(""), ["weights_1.csv"]),
+    ("weights_1-binary", lambda r: (ck(r) / "weights_1.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 50), ["weights_1.csv"]),
+    ("extra-weights_3-from-another-run", lambda r: shutil.copy(ck(r) / "weights_2.csv", ck(r) / "weights_3.csv"),
      ["weights_3.csv", "mixes two runs"]),
-    ("config-not-json", lambda r: (r / "config.json").write_text("{layers: 1,"), ["config.json", "not valid JSON"]),
-    ("config-empty", lambda r: (r / "config.json").write_text(""), ["config.json", "not valid JSON"]),
-    ("config-not-utf8", lambda r: (r / "config.json").write_bytes(b"\xff\xfe{}"), ["config.json"]),
-    ("config-a-list", lambda r: (r / "config.json").write_text("[1, 2]"), ["config.json", "not a JSON object"]),
-    ("config-activation-tanh", lambda r: _edit_config(r, activation="tanh"), ["config.json", "unknown activation 'tanh'"]),
-    ("config-normalization-minmax", lambda r: _edit_config(r, normalization="minmax"), ["config.json", "unknown normalization"]),
-    ("config-layers-string", lambda r: _edit_config(r, layers="1"), ["config.json", "layers must be 0, 1 or 2"]),
-    ("config-layers-3", lambda r: _edit_config(r, layers=3), ["config.json", "layers must be 0, 1 or 2"]),
-    ("config-seed-missing", lambda r: _edit_config(r, seed=KeyError), ["config.json", "missing key(s) seed"]),
-    ("config-layer_sizes-disagree", lambda r: _edit_config(r, layer_sizes=[784, 32, 10]), ["config.json", "layer_sizes"]),
+    ("config-not-json", lambda r: (r / "run.json").write_text("{layers: 1,"), ["run.json", "not valid JSON"]),
+    ("config-empty", lambda r: (r / "run.json").write_text(""), ["run.json", "not valid JSON"]),
+    ("config-not-utf8", lambda r: (r / "run.json").write_bytes(b"\xff\xfe{}"), ["run.json"]),
+    ("config-a-list", lambda r: (r / "run.json").write_text("[1, 2]"), ["run.json", "not a JSON object"]),
+    ("config-activation-tanh", lambda r: _edit_config(r, activation="tanh"), ["run.json", "activation must be one of relu, sigmoid, not 'tanh'"]),
+    ("config-normalization-minmax", lambda r: _edit_config(r, normalization="minmax"), ["run.json", "normalization must be one of simple, normal"]),
+    ("config-layers-string", lambda r: _edit_config(r, layers="1"), ["run.json", "layers must be one of 0, 1, 2"]),
+    ("config-layers-3", lambda r: _edit_config(r, layers=3), ["run.json", "layers must be one of 0, 1, 2"]),
+    ("config-seed-missing", lambda r: _edit_config(r, seed=KeyError), ["run.json", "missing key(s) seed"]),
+    ("config-layer_sizes-disagree", lambda r: _edit_config(r, layer_sizes=[784, 32, 10]), ["run.json", "layer_sizes"]),
     ("config-hidden_size-32-csv-64", lambda r: _edit_config(r, hidden_size=32, layer_sizes=KeyError),
      ["weights_1.csv", "expected 784x32"]),
-    ("config-norm_std-0", lambda r: _edit_config(r, norm_std=0), ["config.json", "norm_std"]),
-    ("config-norm_mean-text", lambda r: _edit_config(r, norm_mean="33"), ["config.json", "norm_mean"]),
+    ("config-norm_std-0", lambda r: _edit_config(r, norm_std=0), ["run.json", "normalization std"]),
+    ("config-norm_mean-text", lambda r: _edit_config(r, norm_mean="33"), ["run.json", "normalization mean"]),
     ("config-unknown-key", lambda r: _edit_config(r, dropout=0.5), None),  # extra keys are ignored: it loads
     ("config-hidden_size-1e9", lambda r: _edit_config(r, hidden_size=10**9, layer_sizes=KeyError),
-     ["config.json"]),
+     ["run.json"]),
 ]
 
 
@@ -146,7 +156,7 @@ def test_runs_dir_that_does_not_exist_says_train_first_and_is_not_created(tmp_pa
 def test_runs_dir_holding_only_damaged_runs_says_no_saved_run(tmp_path, good_run):
     runs_dir = tmp_path / "saved_files"
     bad = Path(shutil.copytree(good_run, runs_dir / "bad"))
-    (bad / "config.json").write_text("not json")
+    (bad / "run.json").write_text("not json")
     before = snapshot(runs_dir)
     proc = run_predict(["--runs-dir", runs_dir, "--no-show"])
     assert_fails(proc, 1, "no saved run in")

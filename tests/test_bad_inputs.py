@@ -214,8 +214,8 @@ def test_q8_epochs_reasks_on_blank_fraction_negative_zero_exponent_and_too_many_
     assert_no_traceback(proc)
     assert proc.stdout.count("Invalid answer") == len(wrong), show(proc)
     assert "too many: at most 10000" in proc.stdout and "must be at least 1" in proc.stdout
-    config = json.loads((out / "q8" / "config.json").read_text())
-    assert (config["epochs"], config["status"], config["epochs_completed"]) == (1, "completed", 1)
+    record = runs.Run.load(out / "q8").record
+    assert (record.config.epochs, record.status, record.epochs_completed) == (1, "completed", 1)
 
 
 @pytest.mark.parametrize("number", range(1, 9), ids=[f"input-ends-at-q{n}-{k}" for n, k in enumerate(KEYS, 1)])
@@ -298,7 +298,7 @@ def test_ctrl_c_at_a_question_from_a_pipe_exits_130_no_run_folder(tmp_path, numb
     result = subprocess.CompletedProcess(proc.args, proc.returncode, (seen + stdout).decode(), stderr.decode())
     assert result.returncode == 130, show(result)
     assert_no_traceback(result)
-    assert "Cancelled" in result.stdout + result.stderr, show(result)
+    assert "train.py: cancelled; nothing was saved" in result.stderr, show(result)
     assert len([line for line in result.stderr.splitlines() if line.strip()]) <= 1, show(result)
     assert not out.exists()
 
@@ -325,7 +325,7 @@ def test_ctrl_c_at_a_question_on_a_terminal_exits_130_no_run_folder(tmp_path):
     result = subprocess.CompletedProcess(proc.args, code, seen.decode("utf-8", "replace"), "")
     assert code == 130, show(result)
     assert_no_traceback(result)
-    assert "Cancelled" in result.stdout, show(result)
+    assert "train.py: cancelled; nothing was saved" in result.stdout, show(result)
     assert not out.exists()
 
 
@@ -338,7 +338,7 @@ BAD_FLAGS = [
     ("init-he", ["--init", "he"], "--init"),
     ("activation-tanh", ["--activation", "tanh"], "--activation"),
     ("l1-maybe", ["--l1", "maybe"], "--l1"),
-    ("optimizer-adam", ["--optimizer", "adam"], "'adam' is not one of SGD or Momentum"),
+    ("optimizer-rmsprop", ["--optimizer", "rmsprop"], "'rmsprop' is not one of sgd, momentum or adam"),
     ("epochs-0", ["--epochs", "0"], "at least 1"),
     ("epochs-1.5", ["--epochs", "1.5"], "not a whole number"),
     ("epochs-10001", ["--epochs", "10001"], "at most 10000"),
@@ -405,10 +405,11 @@ def test_layers_0_with_activation_flag_runs_with_note_and_records_null(tmp_path,
     assert_no_traceback(proc)
     notes = [line for line in proc.stdout.splitlines() if "--activation sigmoid has no effect" in line]
     assert len(notes) == 1, show(proc)
-    config = json.loads((out / "zero" / "config.json").read_text())
-    assert config["activation"] is None and config["layer_sizes"] == [784, 10]
+    run, net = runs.load_run(out / "zero")  # the run it saved loads
+    assert run.config.activation is None and run.config.layer_sizes == [784, 10]
+    assert [w.shape for w in net.weights] == [(784, 10)]
+    assert json.loads((out / "zero" / "run.json").read_text())["config"]["activation"] is None
     assert "sigmoid" not in proc.stdout.split("Configuration:")[1].splitlines()[0]
-    runs.load_run(out / "zero")  # and the run it saved loads
 
 
 # ---- --name and --output-dir
@@ -433,18 +434,20 @@ def test_name_of_existing_run_is_refused_and_its_files_unchanged(tmp_path):
 
 
 ABS_NAME = f"/tmp/bad-inputs-{uuid.uuid4().hex}"
-BAD_NAMES = [("dotdot-slash-x", "../x"), ("absolute", ABS_NAME), ("a-slash-b", "a/b"), ("dotdot", ".."),
-             ("dot", "."), ("empty", ""), ("hidden", ".hidden"), ("dash-start", "-rf"),
-             ("trailing-newline", "nl\n"), ("nul", "a\x01b")]
+PLAIN = "plain folder name"
+BAD_NAMES = [("dotdot-slash-x", "../x", PLAIN), ("absolute", ABS_NAME, PLAIN), ("a-slash-b", "a/b", PLAIN),
+             ("dotdot", "..", PLAIN), ("dot", ".", PLAIN), ("empty", "", "is empty"),
+             ("hidden", ".hidden", PLAIN), ("dash-start", "-rf", PLAIN),
+             ("trailing-newline", "nl\n", PLAIN), ("nul", "a\x01b", PLAIN)]
 
 
-@pytest.mark.parametrize("name", [n for _, n in BAD_NAMES], ids=[f"name-{i}" for i, _ in BAD_NAMES])
-def test_unsafe_name_is_refused_and_nothing_created_outside(tmp_path, name):
+@pytest.mark.parametrize("name,needle", [c[1:] for c in BAD_NAMES], ids=[f"name-{c[0]}" for c in BAD_NAMES])
+def test_unsafe_name_is_refused_and_nothing_created_outside(tmp_path, name, needle):
     out = tmp_path / "work" / "out"
     out.parent.mkdir()
     before = snapshot(tmp_path)
     proc = run_train([*flags(), *QUICK, "--output-dir", out, f"--name={name}"])
-    assert_fails(proc, 2, "--name", "plain folder name")
+    assert_fails(proc, 2, "--name", needle)
     assert snapshot(tmp_path) == before  # not even the output folder
     assert not Path(ABS_NAME).exists()
 
@@ -885,16 +888,23 @@ def _run_and_act(args, mnist_dir: Path, epoch: int, act) -> subprocess.Completed
 
 
 def _history(run_dir: Path) -> list[dict]:
-    return runs.read_history(run_dir / "history.csv")
+    return runs.Run.load(run_dir).history()
 
 
 def _recount_test_accuracy(run_dir: Path, mnist_dir: Path) -> tuple[int, int]:
-    """(right answers of the saved weights on the test set, right answers the history records)."""
-    record, config, net = runs.load_run(run_dir)
-    test = mnist_loader.load_test_set(config.normalization, record["norm_mean"], record["norm_std"],
+    """(right answers of the last epoch's saved weights on the test set, right answers the
+    history records for that epoch)."""
+    run, net = runs.load_run(run_dir, "last")
+    norm = run.record.normalization
+    test = mnist_loader.load_test_set(run.config.normalization, norm.mean, norm.std,
                                       data_dir=mnist_dir, download=False)
     _, accuracy = net.evaluate(test.x, test.y)
-    return round(accuracy * len(test.y)), round(_history(run_dir)[-1]["test_accuracy"] * len(test.y))
+    return round(accuracy * len(test.y)), round(run.history()[-1]["test_accuracy"] * len(test.y))
+
+
+def _leftovers(run_dir: Path) -> list[Path]:
+    """Temporary files and partial checkpoints anywhere in a run folder."""
+    return [p for p in run_dir.rglob("*") if p.name.endswith((".tmp", ".partial"))]
 
 
 @pytest.fixture(scope="module")
@@ -909,19 +919,22 @@ def test_ctrl_c_mid_epoch_exits_130_without_traceback(interrupted):
     proc = interrupted.proc
     assert proc.returncode == 130, show(proc)
     assert_no_traceback(proc)
-    assert "Interrupted: keeping the" in proc.stdout
+    printed = re.findall(r"^Epoch\s+\d+/30", proc.stdout, re.M)
+    assert f"Interrupted (Ctrl-C): kept the {len(printed)} epochs committed" in proc.stdout, show(proc)
+    assert "continue with: python train.py --resume" in proc.stdout
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) <= 1, show(proc)
 
 
 def test_ctrl_c_mid_epoch_records_interrupted_and_exactly_the_completed_epochs(interrupted):
-    config = json.loads((interrupted.run_dir / "config.json").read_text())
+    run = runs.Run.load(interrupted.run_dir)
     printed = [int(m.group(1)) for m in re.finditer(r"^Epoch\s+(\d+)/30", interrupted.proc.stdout, re.M)]
-    history = _history(interrupted.run_dir)
-    assert config["status"] == "interrupted"
+    history = run.history()
+    assert run.record.status == "interrupted"
     assert 2 <= len(printed) < 30
-    assert [r["epoch"] for r in history] == printed == list(range(1, config["epochs_completed"] + 1))
-    assert config["final"]["test_accuracy"] == history[-1]["test_accuracy"]
-    assert not list(interrupted.run_dir.glob("*.tmp"))
+    assert [r["epoch"] for r in history] == printed == list(range(1, run.record.epochs_completed + 1))
+    assert run.record.last["test_accuracy"] == history[-1]["test_accuracy"]
+    assert run.weights_epoch("last") == printed[-1]
+    assert not _leftovers(interrupted.run_dir)
 
 
 def test_ctrl_c_mid_epoch_saved_weights_give_recorded_test_accuracy_to_the_image(interrupted, mnist_dir):
@@ -935,9 +948,10 @@ def test_loss_diverging_in_epoch_1_stops_exit_1_keeps_nothing_and_says_so(tmp_pa
                       "--name", "div1"], env=child_env(MNIST_DIR=str(mnist_dir)))
     assert_fails(proc, 1, "NaN or infinite in epoch 1", "smaller --learning-rate")
     assert "No epoch was completed" in proc.stdout
-    config = json.loads((out / "div1" / "config.json").read_text())
-    assert (config["status"], config["epochs_completed"], config["final"]) == ("diverged", 0, None)
-    assert run_folders(out / "div1") == ["config.json"]
+    record = runs.Run.load(out / "div1").record
+    assert (record.status, record.epochs_completed, record.last, record.best) == ("diverged", 0, None, None)
+    # the record only (and the writer's lock file): no checkpoint, no weights, no history
+    assert [n for n in run_folders(out / "div1") if n != ".lock"] == ["run.json"]
 
 
 def test_loss_diverging_in_epoch_2_stops_exit_1_keeps_epoch_1(tmp_path, mnist_dir):
@@ -946,8 +960,8 @@ def test_loss_diverging_in_epoch_2_stops_exit_1_keeps_epoch_1(tmp_path, mnist_di
     proc = run_train([*flags(layers="2", epochs="3", decay="y"), *QUICK, "--decay-factor", "1e7",
                       "--output-dir", out, "--name", "div2"], env=child_env(MNIST_DIR=str(mnist_dir)))
     assert_fails(proc, 1, "NaN or infinite in epoch 2", "keeping the 1 epoch(s)")
-    config = json.loads((out / "div2" / "config.json").read_text())
-    assert (config["status"], config["epochs_completed"]) == ("diverged", 1)
+    record = runs.Run.load(out / "div2").record
+    assert (record.status, record.epochs_completed) == ("diverged", 1)
     assert [r["epoch"] for r in _history(out / "div2")] == [1]
     got, recorded = _recount_test_accuracy(out / "div2", mnist_dir)
     assert got == recorded
@@ -974,31 +988,44 @@ def test_run_folder_gone_after_training_started_one_line_nonzero(tmp_path, mnist
         assert run_dir.read_text() == "in the way\n"
 
 
+# Past this many bytes the running process can no longer write a file: like a disk that fills
+# up, the big checkpoint files fail first while the small run.json still fits.
+FILE_SIZE_LIMIT = 200_000
+
+
 @pytest.fixture(scope="module")
 def disk_full(tmp_path_factory, mnist_dir):
-    """After epoch 1, the second weights file's temporary path leads to /dev/full (ENOSPC on write)."""
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full")
+    """After epoch 1 is printed, the running train.py can no longer write a file larger than
+    FILE_SIZE_LIMIT (RLIMIT_FSIZE set on it from outside; Python ignores SIGXFSZ, so the write
+    fails with EFBIG): committing epoch 2's weights (about 700 kB) fails half-way."""
+    resource = pytest.importorskip("resource")
+    if not hasattr(resource, "prlimit"):
+        pytest.skip("no prlimit on this system")
     out = tmp_path_factory.mktemp("full") / "out"
     run_dir = out / "full"
     state = {}
 
     def act(proc):
-        state["before"] = snapshot(*(run_dir / n for n in ("weights_1.csv", "biases_1.csv", "history.csv")))
-        (run_dir / "weights_2.csv.tmp").symlink_to("/dev/full")
+        state["before"] = snapshot(run_dir / "checkpoints", run_dir / "history.csv")
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
     proc = _run_and_act([*TRAIN_LONG, "--output-dir", out, "--name", "full"], mnist_dir, 1, act)
     return SimpleNamespace(proc=proc, run_dir=run_dir, **state)
 
 
 def test_disk_full_while_saving_weights_one_line_exit_1(disk_full):
-    assert_fails(disk_full.proc, 1, "No space left on device")
+    assert_fails(disk_full.proc, 1, "cannot write", "File too large", "check the disk")
+    assert "Epoch 2/" not in disk_full.proc.stdout, show(disk_full.proc)
 
 
-def test_disk_full_while_saving_weights_leaves_weights_matching_history(disk_full):
-    after = snapshot(*(disk_full.run_dir / n for n in ("weights_1.csv", "biases_1.csv", "history.csv")))
-    assert after == disk_full.before
-    assert not (disk_full.run_dir / "weights_1.csv.tmp").exists()
-    assert json.loads((disk_full.run_dir / "config.json").read_text())["status"] == "failed"
+def test_disk_full_while_saving_weights_leaves_weights_matching_history(disk_full, mnist_dir):
+    after = snapshot(disk_full.run_dir / "checkpoints", disk_full.run_dir / "history.csv")
+    assert after == disk_full.before  # epoch 1's checkpoint untouched, no part of epoch 2's
+    assert not _leftovers(disk_full.run_dir)
+    run = runs.Run.load(disk_full.run_dir)
+    assert (run.record.status, run.record.epochs_completed) == ("failed", 1)
+    assert [r["epoch"] for r in run.history()] == [1]
+    got, recorded = _recount_test_accuracy(disk_full.run_dir, mnist_dir)
+    assert got == recorded
 
 
 # =============================================================================== security

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -10,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+import runs
+
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = ["epoch", "learning_rate", "train_loss", "train_accuracy",
-          "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
 
 
 def train(args, mnist_dir, stdin=None):
@@ -23,16 +22,19 @@ def train(args, mnist_dir, stdin=None):
 
 
 def only_run(out: Path) -> Path:
-    runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
 
 
-def history(run: Path) -> list[dict]:
-    with open(run / "history.csv", newline="") as f:
+def history(run: runs.Run) -> list[dict]:
+    """The run's committed history, checked against the file people read beside run.json."""
+    rows = run.history()
+    with open(run.path / "history.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == HEADER
-        return list(reader)
+        assert tuple(reader.fieldnames) == runs.HISTORY_COLUMNS
+        assert [int(r["epoch"]) for r in reader] == [r["epoch"] for r in rows]
+    return rows
 
 
 def test_all_flags_full_split_one_epoch(tmp_path, mnist_dir):
@@ -42,26 +44,27 @@ def test_all_flags_full_split_one_epoch(tmp_path, mnist_dir):
                   "--output-dir", tmp_path, "--no-show"], mnist_dir)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    run = only_run(tmp_path)
-    assert run.name.endswith("_2h-relu-momentum-normal-xavier")
-    config = json.loads((run / "config.json").read_text())
-    assert config["status"] == "completed" and config["seed"] == 7
-    assert config["layer_sizes"] == [784, 64, 64, 10]
-    assert config["train_size"] == 58_000 and config["val_size"] == 6_000 and config["test_size"] == 6_000
-    assert abs(config["norm_mean"] - 33.3) < 0.5 and abs(config["norm_std"] - 78.6) < 1
-    for key in ("started", "ended", "final", "versions"):
-        assert config[key]
-    shapes = {"weights_1.csv": (784, 64), "weights_2.csv": (64, 64), "weights_3.csv": (64, 10),
-              "biases_1.csv": (64,), "biases_2.csv": (64,), "biases_3.csv": (10,)}
-    for name, shape in shapes.items():
-        assert np.loadtxt(run / name, delimiter=",").shape == shape, name
+    run = runs.Run.load(only_run(tmp_path))
+    assert run.path.name.endswith("_2h-relu-momentum-normal-xavier")
+    record = run.record
+    assert record.status == "completed" and record.config.seed == 7 and not run.legacy
+    assert record.config.layer_sizes == [784, 64, 64, 10]
+    assert (record.train_size, record.val_size, record.test_size) == (58_000, 6_000, 6_000)
+    assert abs(record.normalization.mean - 33.3) < 0.5 and abs(record.normalization.std - 78.6) < 1
+    assert record.ended >= record.started and record.versions["numpy"] == np.__version__
+    for which in ("last", "best"):
+        net = run.network(which)
+        assert [w.shape for w in net.weights] == [(784, 64), (64, 64), (64, 10)]
+        assert [b.size for b in net.biases] == [64, 64, 10]
+    assert (run.path / "checkpoints" / "epoch-0001" / "weights_1.csv").is_file()
     rows = history(run)
-    assert len(rows) == 1 and rows[0]["epoch"] == "1" and float(rows[0]["learning_rate"]) == 0.001
-    assert float(rows[0]["val_accuracy"]) > 0.94
-    assert config["final"]["test_accuracy"] == float(rows[0]["test_accuracy"])
+    assert len(rows) == 1 and rows[0]["epoch"] == 1 and rows[0]["learning_rate"] == 0.001
+    assert rows[0]["val_accuracy"] > 0.94
+    assert record.last["test_accuracy"] == rows[0]["test_accuracy"] == record.best["test_accuracy"]
     for png in ("accuracy.png", "loss.png", "learning_rate.png"):
-        assert (run / png).stat().st_size > 10_000
-    assert f"Final test accuracy: {100 * float(rows[0]['test_accuracy']):.2f} %" in proc.stdout
+        assert (run.path / png).stat().st_size > 10_000
+    assert f"Last epoch (1): test accuracy {100 * rows[0]['test_accuracy']:.2f} %" in proc.stdout
+    assert "Completed 1 epoch." in proc.stdout
 
 
 def test_piped_answers_in_the_original_spellings(tmp_path, mnist_dir):
@@ -69,29 +72,30 @@ def test_piped_answers_in_the_original_spellings(tmp_path, mnist_dir):
     answers = "one\nSimple\nGauss\nSigmoid\ny\nY\nSGD\n2\n"
     proc = train(["--output-dir", tmp_path, "--limit", 1000, "--no-show"], mnist_dir, stdin=answers)
     assert proc.returncode == 0, proc.stderr
-    run = only_run(tmp_path)
-    config = json.loads((run / "config.json").read_text())
-    assert {k: config[k] for k in ("layers", "normalization", "init", "activation", "l1", "decay",
-                                   "optimizer", "epochs")} == \
+    run = runs.Run.load(only_run(tmp_path))
+    config = run.config
+    assert {k: getattr(config, k) for k in ("layers", "normalization", "init", "activation", "l1",
+                                            "decay", "optimizer", "epochs")} == \
         {"layers": 1, "normalization": "simple", "init": "gauss", "activation": "sigmoid", "l1": True,
          "decay": True, "optimizer": "sgd", "epochs": 2}
-    assert config["norm_mean"] is None
+    assert run.record.normalization.mean is None
     rows = history(run)
-    assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert [float(r["learning_rate"]) for r in rows] == [0.001, 0.001 * 0.98]
-    assert np.loadtxt(run / "weights_1.csv", delimiter=",").shape == (784, 64)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["learning_rate"] for r in rows] == [0.001, 0.001 * 0.98]
+    assert rows[0]["l1_penalty"] > 0  # L1 on: its penalty is logged apart from the loss
+    assert [w.shape for w in run.network("last").weights] == [(784, 64), (64, 10)]
 
 
 def test_invalid_then_valid_answers(tmp_path, mnist_dir):
     """Each invalid answer is explained and the question asked again; then the run goes on."""
-    answers = "3\n0\nfancy\nnormal\nxavier\nmaybe\nn\nn\nadam\nmomentum\n0\n1\n"
+    answers = "3\n0\nfancy\nnormal\nxavier\nmaybe\nn\nn\nrmsprop\nmomentum\n0\n1\n"
     proc = train(["--output-dir", tmp_path, "--limit", 500, "--no-show"], mnist_dir, stdin=answers)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Invalid answer") == 5
     assert "Activation skipped" in proc.stdout
-    config = json.loads((only_run(tmp_path) / "config.json").read_text())
-    assert config["layers"] == 0 and config["activation"] is None and config["optimizer"] == "momentum"
-    assert np.loadtxt(only_run(tmp_path) / "weights_1.csv", delimiter=",").shape == (784, 10)
+    run = runs.Run.load(only_run(tmp_path))
+    assert run.config.layers == 0 and run.config.activation is None and run.config.optimizer == "momentum"
+    assert [w.shape for w in run.network("last").weights] == [(784, 10)]
 
 
 def test_input_ending_early_creates_nothing(tmp_path, mnist_dir):
@@ -106,11 +110,18 @@ def test_input_ending_early_creates_nothing(tmp_path, mnist_dir):
 
 
 def test_same_seed_repeats_a_run(tmp_path, mnist_dir):
-    """Two runs with the same --seed write identical histories and weights."""
+    """Two runs with the same --seed write identical histories (all but the timing) and weights."""
     flags = ["--layers", 1, "--normalization", "normal", "--init", "xavier", "--activation", "relu",
              "--l1", "y", "--decay", "y", "--optimizer", "momentum", "--epochs", 2, "--seed", 11,
              "--limit", 2000, "--output-dir", tmp_path, "--no-show"]
     for name in ("a", "b"):
         assert train([*flags, "--name", name], mnist_dir).returncode == 0
-    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
-    assert (tmp_path / "a" / "weights_1.csv").read_text() == (tmp_path / "b" / "weights_1.csv").read_text()
+    a, b = runs.Run.load(tmp_path / "a"), runs.Run.load(tmp_path / "b")
+    untimed = [k for k in runs.HISTORY_COLUMNS if k != "seconds"]
+    assert [[r[k] for k in untimed] for r in a.history()] == [[r[k] for k in untimed] for r in b.history()]
+    for which in ("last", "best"):
+        for wa, wb in zip(a.network(which).weights,
+                          b.network(which).weights):
+            assert np.array_equal(wa, wb)
+    last = a.record.last["checkpoint"]
+    assert (a.path / last / "weights_1.csv").read_bytes() == (b.path / last / "weights_1.csv").read_bytes()

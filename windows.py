@@ -324,6 +324,8 @@ class DrawWindow:
         self.updates = 0
         self.pixels: np.ndarray | None = None
         self.probs: np.ndarray | None = None
+        self._background = None      # the pad's pixels after the last full drawing
+        self._stale = False          # panels changed since: the next redraw is a full one
         self._build()
 
     def _build(self) -> None:
@@ -429,11 +431,28 @@ class DrawWindow:
             top = int(np.argmax(self.probs))
             self.verdict.set_text(f"Predicted: {top}  ({100 * self.probs[top]:.1f} %)")
             self.verdict.set_color(RIGHT)
+        self._stale = True
         self.fig.canvas.draw_idle()
 
     def _redraw_pad(self) -> None:
+        """Show the canvas's new ink. Between network updates only the pad changes, so it is
+        blitted onto the last full drawing when the backend can (a full redraw costs several
+        times more, see benchmarks/draw_update.py); otherwise the whole figure is redrawn."""
         self.pad_image.set_data(self.canvas)
-        self.fig.canvas.draw_idle()
+        canvas = self.fig.canvas
+        if self._background is None or self._stale or not getattr(canvas, "supports_blit", False):
+            canvas.draw_idle()
+            return
+        canvas.restore_region(self._background)
+        self.pad_ax.draw_artist(self.pad_image)
+        canvas.blit(self.pad_ax.bbox)
+
+    def on_draw(self, event=None) -> None:
+        """After every full drawing: keep the pad's region, the background of later blits."""
+        canvas = self.fig.canvas
+        self._stale = False
+        if getattr(canvas, "supports_blit", False):
+            self._background = canvas.copy_from_bbox(self.pad_ax.bbox)
 
     @property
     def prediction(self) -> int | None:
@@ -468,7 +487,8 @@ def open_draw(see: Callable, name: str = "") -> DrawWindow:
     fig = plt.figure(figsize=(11, 4.6))
     window = DrawWindow(fig, see, close=plt.close, name=name)
     _connect(fig, {"button_press_event": window.on_press, "motion_notify_event": window.on_move,
-                   "button_release_event": window.on_release, "key_press_event": window.on_key})
+                   "button_release_event": window.on_release, "key_press_event": window.on_key,
+                   "draw_event": window.on_draw})
     return window
 
 

@@ -240,7 +240,8 @@ def make_pad(shipped, clock=None) -> tuple[windows.DrawWindow, Figure]:
     kw = {} if clock is None else {"clock": clock}
     pad = windows.DrawWindow(fig, predict.drawing_reader(shipped), close=lambda f: None, **kw)
     for kind, handler in (("button_press_event", pad.on_press), ("motion_notify_event", pad.on_move),
-                          ("button_release_event", pad.on_release), ("key_press_event", pad.on_key)):
+                          ("button_release_event", pad.on_release), ("key_press_event", pad.on_key),
+                          ("draw_event", pad.on_draw)):
         fig.canvas.mpl_connect(kind, handler)
     fig.canvas.draw()
     return pad, fig

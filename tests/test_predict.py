@@ -338,6 +338,139 @@ def test_browsing_from_the_command_line(runs_dir, mnist_dir, monkeypatch, capsys
     assert seen[-1] == []                                     # q closed the one window
 
 
+@pytest.fixture
+def with_a_display(mnist_dir, monkeypatch):
+    """main() believes a window can open (it is Agg, pretending); plt.show() is replaced
+    by the user's actions: pass them to the fixture's result."""
+    import matplotlib.pyplot as plt
+    import plots
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    monkeypatch.setattr(plots, "display_available", lambda: True)
+    monkeypatch.setattr(plots, "interactive_backend", lambda: "TkAgg")
+
+    def act(user):
+        monkeypatch.setattr(plt, "show", lambda: user(plt.gcf()))
+    with matplotlib.rc_context():
+        yield act
+    plt.close("all")
+
+
+def test_confusion_window_from_the_command_line(runs_dir, with_a_display, capsys):
+    """--confusion opens on the matrix; a click on a cell browses that cell's test images."""
+    from matplotlib.backend_bases import KeyEvent, MouseEvent
+    import windows
+    seen = {}
+
+    def user(fig):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        seen["matrix title"] = fig.canvas.manager.get_window_title()
+        x, y = ax.transData.transform((1, 1))     # predicted 1, true 1
+        MouseEvent("button_press_event", fig.canvas, x, y, button=1)._process()
+        seen["cell title"] = fig.canvas.manager.get_window_title()
+        seen["header"] = fig.texts[0].get_text()
+        KeyEvent("key_press_event", fig.canvas, "escape")._process()
+        seen["back"] = fig.canvas.manager.get_window_title()
+        KeyEvent("key_press_event", fig.canvas, "q")._process()
+    with_a_display(user)
+    run = runs_dir / "relu-normal"
+    assert predict.main(["--run", str(run), "--confusion"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    at = lines.index("Confusion matrix (rows: true digit, columns: predicted digit):")
+    ones = int(lines[at + 3].split()[2])                       # row 1, column 1 of the printed matrix
+    assert "The confusion matrix: click a cell" in out and "Saved" not in out
+    assert seen["matrix title"].startswith("Confusion matrix")
+    assert seen["cell title"].startswith("Predicted: 1   True: 1")
+    assert f"true 1, predicted 1: 1 of {ones:,}" in seen["header"]
+    assert seen["back"].startswith("Confusion matrix")
+    assert windows.MATRIX_KEYS[0] == "c"
+
+
+def test_image_window_is_titled_with_the_file_and_the_prediction(runs_dir, with_a_display, tmp_path, capsys):
+    picture = tmp_path / "seven.png"
+    mpimg.imsave(picture, drawn_seven())
+    titles = []
+    with_a_display(lambda fig: titles.append(fig.canvas.manager.get_window_title()))
+    assert predict.main(["--run", str(runs_dir / "relu-normal"), "--image", str(picture)]) == 0
+    predicted = re.fullmatch(r"Predicted: (\d)", capsys.readouterr().out.splitlines()[0]).group(1)
+    assert len(titles) == 1 and re.fullmatch(rf"seven\.png: predicted {predicted} \(\d+\.\d %\)", titles[0])
+
+
+def test_draw_and_features_windows_from_the_command_line(runs_dir, with_a_display, capsys):
+    opened = []
+    with_a_display(lambda fig: opened.append((fig.canvas.manager.get_window_title(), len(fig.axes))))
+    run = str(runs_dir / "relu-normal")
+    assert predict.main(["--run", run, "--draw"]) == 0
+    assert predict.main(["--run", run, "--features"]) == 0
+    assert opened[0][0].startswith("Draw a digit") and opened[0][1] == 3
+    assert opened[1][0].startswith("What the first layer learned") and opened[1][1] == 64
+    assert "Draw a digit with the mouse" in capsys.readouterr().out
+
+
+# ---- headless: the window features save a PNG or say how to get a window ---------------------------
+
+@pytest.mark.slow
+def test_confusion_and_features_headless_save_pngs(runs_dir, mnist_dir, tmp_path):
+    run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
+    (run / "features.png").unlink()                     # as a run trained before features.png
+    done = predict_py("--run", run, "--confusion", "--save", tmp_path / "matrix.png", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    assert printed_correct(done.stdout) == recorded_correct(run)
+    assert f"Saved the confusion matrix to {tmp_path / 'matrix.png'}" in done.stdout
+    assert mpimg.imread(tmp_path / "matrix.png").shape == (700, 720, 4)
+    done = predict_py("--run", run, "--features", mnist_dir=mnist_dir)
+    assert done.returncode == 0, done.stderr
+    assert f"to {run / 'predictions_features.png'} (no window" in done.stdout
+    png = mpimg.imread(run / "predictions_features.png")
+    assert png.shape == (1170, 1030, 4)   # 8 x 8 tiles: (1.35 * 8 + 0.9) by (1.25 * 8 + 0.3) inches at 100 dpi
+    assert not (run / "features.png").exists()          # the run's own files are train.py's
+
+
+@pytest.mark.slow
+def test_draw_without_a_display_says_how_to_get_one(runs_dir):
+    done = predict_py("--run", runs_dir / "relu-normal", "--draw")
+    assert_one_line_error(done, "--draw needs a window", "desktop", code=1)
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", predict.RUN_FILES)
+def test_save_never_replaces_a_runs_own_files(runs_dir, mnist_dir, tmp_path, name):
+    run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
+    if not (run / name).exists():
+        (run / name).write_bytes(b"the run's own")
+    before = (run / name).read_bytes()
+    done = predict_py("--run", run, "--features", "--save", run / name, mnist_dir=mnist_dir)
+    assert_one_line_error(done, f"would replace the run's own {name}", "choose another file name", code=1)
+    assert (run / name).read_bytes() == before
+
+
+def test_status_of_a_run_whose_process_died(runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
+    run = _copy_run(runs_dir / "relu-normal", tmp_path / "run", status="running")
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    assert predict.main(["--run", str(run), "--save", str(tmp_path / "grid.png")]) == 0
+    assert "ended without a status after 3 committed epochs" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_unwritable_run_folder_still_reports_and_says_where_it_could_not_write(
+        runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
+    # Root may write anywhere, so the read-only folder is played by save_figure's error.
+    import plots
+
+    def read_only(fig, path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
+    monkeypatch.setattr(plots, "save_figure", read_only)
+    run = runs_dir / "relu-normal"
+    assert predict.main(["--run", str(run), "--no-show"]) == 0
+    out, err = capsys.readouterr()
+    assert printed_correct(out) == recorded_correct(run) and "Confusion matrix" in out
+    assert err.splitlines() == [f"predict.py: cannot write {run / 'predictions.png'} (Permission denied); "
+                                "pass --save FILE.png to write it elsewhere"]
+    assert predict.main(["--run", str(run), "--save", str(tmp_path / "g.png")]) == 1   # --save: an error
+
+
 def test_without_a_window_backend_the_grid_is_saved(runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
     # A display, but matplotlib fell back to Agg (no GUI toolkit): show() would do nothing.
     import plots

@@ -125,6 +125,79 @@ def test_augmenter_affine_keeps_values_in_range_and_fills_the_corners():
     assert np.mean(block < 1 - 1e-6) > 0.01  # fill came in at the edges of most images
 
 
+def reference_affine(images: np.ndarray, angle, scale, dx, dy, fill: float) -> np.ndarray:
+    """affine_images written plainly, in float64, one image at a time: the inverse map of
+    every output pixel, its four neighbours (fill outside the image), bilinear weights."""
+    side, centre = 28, 13.5
+    rows, cols = np.mgrid[0:side, 0:side]
+    out = np.empty((len(images), side, side))
+    for k, image in enumerate(images):
+        src = image.reshape(side, side).astype(np.float64)
+        u, v = cols - centre - dx[k], rows - centre - dy[k]
+        cos, sin = np.cos(angle[k]), np.sin(angle[k])
+        x = centre + (cos * u - sin * v) / scale[k]
+        y = centre + (sin * u + cos * v) / scale[k]
+        x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+        fx, fy = x - x0, y - y0
+
+        def tap(r, c):
+            inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
+            return np.where(inside, src[np.clip(r, 0, side - 1), np.clip(c, 0, side - 1)], fill)
+
+        out[k] = ((1 - fy) * ((1 - fx) * tap(y0, x0) + fx * tap(y0, x0 + 1))
+                  + fy * ((1 - fx) * tap(y0 + 1, x0) + fx * tap(y0 + 1, x0 + 1)))
+    return out.reshape(len(images), -1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_matches_the_plain_float64_reference(dtype):
+    """Wide random moves (any angle, scale 0.4 to 2.5, shifts up to 8 pixels: taps far
+    outside) agree with the plain implementation, over blocks longer than a chunk, a
+    partial last chunk, and the same work buffers reused for a block of another size."""
+    rng = np.random.default_rng(5)
+    work = None
+    for n in (2 * augment.AffineWork.CHUNK + 44, 70):
+        images = rng.random((n, 784)).astype(dtype)
+        angle, scale = rng.uniform(-np.pi, np.pi, n), rng.uniform(0.4, 2.5, n)
+        dx, dy = rng.uniform(-8, 8, n), rng.uniform(-8, 8, n)
+        block = images.copy()
+        work = affine_images(block, angle, scale, dx, dy, FILL, work)
+        assert block.dtype == dtype
+        np.testing.assert_allclose(block, reference_affine(images, angle, scale, dx, dy, FILL), atol=1e-4)
+
+
+def test_affine_lands_a_lit_pixel_where_the_map_says():
+    """A rotation by a non-right angle, a scale and a shift chosen so that the lit pixel's
+    offset from the centre, p, maps exactly onto the offset q (+ the shift) of another pixel:
+    that pixel samples the lit one exactly, and every other pixel is dimmer."""
+    row, col = 12, 18                            # offset p = (u, v) = (4.5, -1.5)
+    p, q = complex(4.5, 1.5), complex(-1.5, 6.5)  # u - i v: up is +imaginary, counterclockwise +
+    turn = q / p                                 # scale * e^(i angle) takes p to q
+    dx, dy = 2.0, -1.0
+    block = lit_pixel_images(1, row, col)
+    affine_images(block, np.array([np.angle(turn)]), np.array([abs(turn)]),
+                  np.array([dx]), np.array([dy]), FILL)
+    target = (round(13.5 - q.imag + dy), round(13.5 + q.real + dx))  # (row, column)
+    image = block[0].reshape(28, 28)
+    assert image[target] == pytest.approx(1.0, abs=1e-5)
+    assert lit_position(block[0]) == target
+    assert np.sort(image, axis=None)[-2] < 0.9
+
+
+def test_affine_brings_in_exactly_fill_and_stays_within_the_values():
+    """Shrunk to half, the corners sample far outside: exactly fill; the centre samples the
+    image: exactly its value. Random moves never leave [min(fill, x), max(fill, x)]."""
+    block = np.ones((1, 784), np.float32)
+    affine_images(block, np.zeros(1), np.full(1, 0.5), np.zeros(1), np.zeros(1), FILL)
+    image = block[0].reshape(28, 28)
+    assert np.all(image[[0, 0, -1, -1], [0, -1, 0, -1]] == np.float32(FILL))
+    assert np.all(image[10:18, 10:18] == 1)
+    images = np.random.default_rng(1).uniform(-3, 5, (300, 784)).astype(np.float32)
+    block = images.copy()
+    Augmenter("affine", FILL, np.random.default_rng(2)).apply(block)
+    assert block.min() >= min(FILL, images.min()) - 1e-5 and block.max() <= images.max() + 1e-5
+
+
 @pytest.mark.parametrize("kwargs, message", [(dict(kind="flip"), "augment must be one of"),
                                              (dict(fill=float("nan")), "finite")])
 def test_bad_augmenter_arguments(kwargs, message):

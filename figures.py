@@ -264,16 +264,18 @@ def feature_tiles(net) -> tuple[np.ndarray, list[str]]:
 def draw_features(net, title: str = "", fig: Figure | None = None) -> Figure:
     """features.png: each tile a first-layer weight picture in diverging colours centred at
     zero (red positive, blue negative, white zero), each scaled to its own largest |weight|
-    so that weak units show their pattern too."""
+    so that weak units show their pattern too. title (e.g. the run and its epoch) goes under
+    the heading."""
     tiles, labels = feature_tiles(net)
     cols = 5 if len(tiles) <= 10 else math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
-    size = (1.25 * cols + 0.3, 1.35 * rows + 0.9)
+    header = 1.0                                      # inches of title above the tiles
+    size = (1.0 * cols + 0.3, 1.08 * rows + header)   # 64 tiles: 8.3 x 9.6 in, a laptop screen's height
     if fig is None:
         fig = Figure(figsize=size, dpi=100)
     else:
         fig.set_size_inches(size)
-    grid = fig.add_gridspec(rows, cols, left=0.02, right=0.98, bottom=0.02, top=1 - 0.75 / fig.get_figheight(),
+    grid = fig.add_gridspec(rows, cols, left=0.02, right=0.98, bottom=0.01, top=1 - header / size[1],
                             wspace=0.08, hspace=0.3)
     small = len(tiles) > 10
     for k, (tile, label) in enumerate(zip(tiles, labels)):
@@ -283,11 +285,13 @@ def draw_features(net, title: str = "", fig: Figure | None = None) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(label, fontsize=7 if small else 12, pad=2)
-    what = ("first-layer weights of the first {} hidden units".format(len(tiles)) if small
-            else "the weights of each digit's output unit (0 hidden layers: one template per class)")
-    fig.suptitle(f"What the first layer learned: {what}\nred: ink there raises the unit, blue: lowers it"
-                 + (f"   ({title})" if title else ""), fontsize=9.5, y=1 - 0.08 / fig.get_figheight(),
-                 va="top")
+    what = (f"the weights into the first {len(tiles)} hidden units" if small
+            else "each digit's template (0 hidden layers)")
+    raised = "the unit" if small else "the digit's score"
+    lines = [f"What the first layer learned: {what}", title,
+             f"red: ink there raises {raised}, blue: lowers it, white: no effect"]
+    fig.text(0.5, 1 - 0.1 / size[1], "\n".join(line for line in lines if line), ha="center", va="top",
+             fontsize=9.5 if small else 8.5, linespacing=1.5)
     return fig
 
 

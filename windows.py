@@ -27,6 +27,7 @@ DRAW_KEYS = CLEAR_KEYS + QUIT_KEYS
 BROWSE_HELP = "→ / space: next    ←: previous    m: next mistake    c: confusion matrix    q / Esc: quit"
 CELL_HELP = "→ / space: next    ←: previous    c / Esc: back to the matrix    q: quit"
 MATRIX_HELP = "click a cell to browse its test images    q / Esc: quit"
+MATRIX_FROM_BROWSING_HELP = "click a cell to browse its test images    Esc: back to browsing    q: quit"
 
 
 def release_keys(keys=BROWSER_KEYS, rc=None) -> dict[str, list[str]]:
@@ -203,7 +204,7 @@ class Explorer:
         """Browse the test images of one matrix cell; False (and a note) if it is empty."""
         images = self.scores.cell(true, predicted)
         if not len(images):
-            self.hint.set_text(f"No test image is a {true} predicted as {predicted}.   " + MATRIX_HELP)
+            self.hint.set_text(f"No test image is a {true} predicted as {predicted}.   " + self._matrix_help)
             self.fig.canvas.draw_idle()
             return False
         self._reset()
@@ -220,7 +221,8 @@ class Explorer:
         self._reset()
         self.cell = None
         self.browser = None
-        draw_confusion(self.matrix, self.name, self.fig, hint=MATRIX_HELP)
+        self._matrix_help = MATRIX_HELP if self._resume is None else MATRIX_FROM_BROWSING_HELP
+        draw_confusion(self.matrix, self.name, self.fig, hint=self._matrix_help)
         self.matrix_ax = self.fig.axes[0]
         self.hint = self.fig.texts[-1]
         self.view = "matrix"

@@ -161,7 +161,7 @@ def test_c_shows_the_matrix_and_a_click_browses_exactly_that_cell():
     press_key(fig, "right")
     assert ex.view == "browse" and ex.browser.index == 42
     press_key(fig, "c")
-    assert ex.view == "matrix"
+    assert ex.view == "matrix" and "Esc: back to browsing" in ex.hint.get_text()
     # The heatmap's counts are the confusion matrix, counted here independently.
     shown = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text())
              for t in ex.matrix_ax.texts}

@@ -4,13 +4,14 @@ help that shows each default once, and terminal output that survives a hostile w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
 import sys
 import textwrap
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, Iterator, NoReturn
 
 from interrupts import Interrupted, OutputLost
 
@@ -78,7 +79,9 @@ class Output:
         return shutil.get_terminal_size((120, 24)).columns
 
     def wrap(self, text: str, indent: str = "") -> str:
-        return textwrap.fill(text, width=max(40, self.width() - 1), subsequent_indent=indent)
+        # Paths and flags hold hyphens: break between words only, never inside a path.
+        return textwrap.fill(text, width=max(40, self.width() - 1), subsequent_indent=indent,
+                             break_on_hyphens=False, break_long_words=False)
 
     def progress_ok(self) -> bool:
         """Whether a progress bar can be drawn (stderr exists and is open)."""
@@ -95,6 +98,39 @@ class Output:
                 sys.stderr.flush()
         except (OSError, ValueError):
             pass
+
+    @contextlib.contextmanager
+    def no_control_echo(self) -> Iterator[None]:
+        """Within the block, a terminal does not echo control keys (^C) where the cursor is.
+
+        A Ctrl-C during an epoch echoes ^C after the progress bar, which fills the line, so
+        the C wraps to a line of its own; clearing the bar's line then leaves '^' frozen on
+        it. Nothing changes when no stream is a terminal, or when this process is not in
+        the terminal's foreground (changing it from the background would stop us)."""
+        try:
+            import termios
+        except ImportError:  # Windows: no such echo
+            yield
+            return
+        fd, saved = None, None
+        for stream in (sys.stdin, sys.stderr, sys.stdout):
+            try:
+                if stream is not None and stream.isatty() and \
+                        os.tcgetpgrp(stream.fileno()) == os.getpgrp():
+                    fd = stream.fileno()
+                    saved = termios.tcgetattr(fd)
+                    quiet = list(saved)
+                    quiet[3] &= ~termios.ECHOCTL
+                    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+                    break
+            except (OSError, ValueError, AttributeError, termios.error):
+                fd, saved = None, None
+        try:
+            yield
+        finally:
+            if saved is not None:
+                with contextlib.suppress(OSError, ValueError, termios.error):
+                    termios.tcsetattr(fd, termios.TCSANOW, saved)
 
     @staticmethod
     def path(p: Path) -> str:

@@ -125,20 +125,53 @@ def interactive_backend() -> str | None:
     return None if backend.lower() in NON_INTERACTIVE else backend
 
 
-def show_images(paths: Sequence[Path]) -> bool:
-    """Open saved PNGs in windows (blocks until they are closed).
-    Returns False, opening nothing, when no window can be opened."""
-    if not display_available() or interactive_backend() is None:
-        return False
+def show_images(paths: Sequence[Path], opened=None) -> str | None:
+    """Open saved PNGs in windows and block until they are closed; opened(), when given,
+    is called once the windows really exist (a GUI backend started), before blocking.
+
+    Returns None when they were shown, else why no window could open, in words with the
+    cure: no display, no GUI toolkit installed, or a display that cannot be reached."""
+    if not display_available():
+        backend = os.environ.get("MPLBACKEND", "")
+        return (f"MPLBACKEND={backend} draws into files only" if backend
+                else "no display (DISPLAY and WAYLAND_DISPLAY are not set)")
+    display = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "the display"
+
+    def unreachable(err: BaseException) -> str:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"the display {display} cannot be reached ({detail}); check DISPLAY"
+
     try:
         import matplotlib.pyplot as plt
         import matplotlib.image as mpimg
+    except ImportError as err:  # MPLBACKEND names a toolkit that is not installed
+        return f"no GUI toolkit for matplotlib ({err}); install one (python3-tk, for example)"
+    if interactive_backend() is None:
+        # matplotlib fell back to Agg: either no toolkit is installed or the display is
+        # unreachable (it checks). Tk ships with most Pythons: it tells the two apart.
+        try:
+            import tkinter
+        except ImportError:
+            return ("no GUI toolkit for matplotlib (none of Tk, Qt or GTK is installed); "
+                    "install one (python3-tk, for example)")
+        try:
+            tkinter.Tk().destroy()
+        except Exception as err:  # TclError: no display name, or cannot connect
+            return unreachable(err)
+        return "matplotlib chose a backend that cannot open windows; set MPLBACKEND=TkAgg"
+    try:
         for path in paths:
             fig = plt.figure(path.name, figsize=(7, 4.5))
             ax = fig.add_axes((0, 0, 1, 1))
             ax.imshow(mpimg.imread(path))
             ax.axis("off")
-        plt.show()
-    except Exception:  # a backend that cannot start (no Tk, display gone): the PNGs are saved
-        return False
-    return True
+    except ImportError as err:
+        plt.close("all")
+        return f"no GUI toolkit for matplotlib ({err}); install one (python3-tk, for example)"
+    except Exception as err:  # the backend could not start a window (display gone, say)
+        plt.close("all")
+        return unreachable(err)
+    if opened is not None:
+        opened()
+    plt.show()
+    return None

@@ -172,6 +172,17 @@ def _flag_type(key: str, option):
     return convert
 
 
+def _folder(what: str):
+    """An argparse type for a folder path that refuses an empty one: Path("") is ".",
+    so `--output-dir ""` would otherwise mean the current folder, silently."""
+    def convert(text: str) -> Path:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty; give {what}")
+        return Path(text)
+    convert.__name__ = "folder"
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
     from runs import RunConfig
     p = OneLineParser(
@@ -198,13 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument(option.flag, type=_flag_type(name, option), default=None,
                            metavar=option.metavar, help=text, dest=name)
     r = p.add_argument_group("run")
-    r.add_argument("--resume", type=Path, default=None, metavar="RUN",
+    r.add_argument("--resume", type=_folder("a run folder, for example saved_files/RUN"), default=None, metavar="RUN",
                    help="continue the run in folder RUN up to --epochs TOTAL (default: its own "
                         "epochs), in its own folder; its configuration comes from the folder")
-    r.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+    r.add_argument("--data-dir", type=_folder("the folder that holds the MNIST files"), default=None, metavar="DIR",
                    help="folder with the four MNIST files, downloaded into it when missing "
                         "(default: $MNIST_DIR, then data/ beside train.py)")
-    r.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+    r.add_argument("--output-dir", type=_folder("a folder, for example saved_files"), default=None, metavar="DIR",
                    help="where run folders are created (default: saved_files/ beside train.py)")
     r.add_argument("--name", default=None, metavar="NAME",
                    help="run folder name (default: date-time and a configuration summary); "
@@ -215,38 +226,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Checks argparse cannot make: values that are lists (`--name=--`), empty paths."""
+    """Checks argparse cannot make: values that are lists (`--name=--`)."""
     for key, value in vars(args).items():
         if isinstance(value, list):  # argparse turns a value of "--" into []
             p.error(f"--{key.replace('_', '-')} needs a value")
-    if args.output_dir is not None and str(args.output_dir) in ("", "."):
-        if str(args.output_dir) == "":
-            p.error("--output-dir is empty; give a folder, for example saved_files")
-    if args.data_dir is not None and str(args.data_dir) == "":
-        p.error("--data-dir is empty; give the folder that holds the MNIST files")
 
 
 # ---- the terminal ------------------------------------------------------------------------
 
 def epoch_line(row: dict, epochs: int, width: int, best: int | None = None) -> str:
-    """One epoch's summary, as much of it as fits in width columns."""
+    """One epoch's summary, in the fullest form that fits in width columns (a line that
+    wraps breaks the terminal's columns): every value; then less of the losses and the
+    learning rate; at least the validation and test accuracies."""
     w = len(str(epochs))
-    parts = [f"Epoch {row['epoch']:>{w}}/{epochs}"]
-    full = [f"lr {row['learning_rate']:.6f}",
-            f"train {100 * row['train_accuracy']:6.2f}% ({row['train_loss']:.4f})",
-            f"val {100 * row['val_accuracy']:6.2f}% ({row['val_loss']:.4f})",
-            f"test {100 * row['test_accuracy']:6.2f}% ({row['test_loss']:.4f})",
-            f"{row['seconds']:.1f}s"]
-    short = [f"lr {row['learning_rate']:.2e}",
-             f"train {100 * row['train_accuracy']:6.2f}%",
-             f"val {100 * row['val_accuracy']:6.2f}% ({row['val_loss']:.3f})",
-             f"test {100 * row['test_accuracy']:6.2f}%",
-             f"{row['seconds']:.1f}s"]
-    tiny = [f"val {100 * row['val_accuracy']:.2f}%", f"test {100 * row['test_accuracy']:.2f}%"]
+    epoch = f"Epoch {row['epoch']:>{w}}/{epochs}"
     star = " *" if best == row["epoch"] else ""
-    for fields in (full, short, tiny):
-        line = "  ".join(parts + fields) + star
-        if len(line) <= width - 1:
+
+    def pct(key: str) -> str:
+        return f"{100 * row[key]:6.2f}%"
+    seconds = f"{row['seconds']:.1f}s"
+    forms = [
+        [epoch, f"lr {row['learning_rate']:.6f}", f"train {pct('train_accuracy')} ({row['train_loss']:.4f})",
+         f"val {pct('val_accuracy')} ({row['val_loss']:.4f})",
+         f"test {pct('test_accuracy')} ({row['test_loss']:.4f})", seconds],
+        [epoch, f"lr {row['learning_rate']:.2e}", f"train {pct('train_accuracy')} ({row['train_loss']:.4f})",
+         f"val {pct('val_accuracy')} ({row['val_loss']:.4f})", f"test {pct('test_accuracy')}", seconds],
+        [epoch, f"train {pct('train_accuracy')}", f"val {pct('val_accuracy')} ({row['val_loss']:.4f})",
+         f"test {pct('test_accuracy')}", seconds],
+        [epoch, f"val {pct('val_accuracy')} ({row['val_loss']:.4f})", f"test {pct('test_accuracy')}"],
+        [epoch, f"val {100 * row['val_accuracy']:.2f}%", f"test {100 * row['test_accuracy']:.2f}%"],
+    ]
+    for fields in forms:
+        line = "  ".join(fields) + star
+        if len(line) <= width - 1:  # the last column stays free: some terminals wrap there
             return line
     return line
 
@@ -283,27 +295,30 @@ def closing_lines(outcome, out: Output) -> None:
     """What a run ended as: its folder, its last and best epochs, why it stopped."""
     record = outcome.record
     if not outcome.rows:
-        out.say(f"No epoch was completed; {out.path(outcome.run_dir)} holds no weights.")
+        out.say(out.wrap(f"No epoch was completed; {out.path(outcome.run_dir)} holds no weights."))
         return
     last, best = record.last, record.best
     out.say(f"\nRun folder: {out.path(outcome.run_dir)}")
     out.say(f"Last epoch ({last['epoch']}): test accuracy {100 * last['test_accuracy']:.2f} %")
-    out.say(f"Best validation epoch ({best['epoch']}): validation {100 * best['val_accuracy']:.2f} %, "
-            f"test {100 * best['test_accuracy']:.2f} % (predict.py uses these weights)")
+    out.say(out.wrap(f"Best validation epoch ({best['epoch']}): validation "
+                     f"{100 * best['val_accuracy']:.2f} %, test {100 * best['test_accuracy']:.2f} % "
+                     "(predict.py uses these weights)", indent="  "))
     n = record.epochs_completed
     done = f"{n} epoch{'s' if n != 1 else ''}"
     if outcome.status == "completed":
         out.say(f"Completed {done}.")
     elif outcome.status == "stopped-early":
-        out.say(f"Stopped early after {done}: {outcome.reason}.")
+        out.say(out.wrap(f"Stopped early after {done}: {outcome.reason}.", indent="  "))
     elif outcome.status == "interrupted":
-        out.say(f"Interrupted ({outcome.reason}): kept the {done} committed; continue with: "
-                f"python train.py --resume {out.path(outcome.run_dir)}")
+        # The command on a line of its own, whole, so that it can be copied.
+        out.say(f"Interrupted ({outcome.reason}): kept the {done} committed. Continue with:")
+        out.say(f"  python train.py --resume {out.path(outcome.run_dir)}")
 
 
 # ---- the run -------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    from interrupts import OutputLost
     out = Output(PROG)
     try:
         return run(argv, out)
@@ -311,6 +326,17 @@ def main(argv: list[str] | None = None) -> int:
         out.clear_line()
         out.error("cancelled; nothing was saved")
         return 130
+    except OutputLost as err:  # before any run folder existed
+        return output_lost(err, out, "nothing was saved")
+
+
+def output_lost(err, out: Output, consequence: str) -> int:
+    """Standard output failed: silent when its reader went away (`| head`: the reader
+    wanted no more), else one line on stderr, for a device that failed is worth knowing."""
+    if not err.reader_gone:
+        out.error(f"cannot write to standard output ({err.error.strerror or err.error}); "
+                  f"stopped, {consequence}")
+    return err.exit_code
 
 
 def run(argv: list[str] | None, out: Output) -> int:
@@ -320,7 +346,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     import mnist_loader
     import runs
     import trainer
-    from interrupts import Interrupted
+    from interrupts import Interrupted, OutputLost
 
     output_dir = args.output_dir or DEFAULT_OUTPUT
     if args.resume is not None:
@@ -328,8 +354,8 @@ def run(argv: list[str] | None, out: Output) -> int:
 
     answers = {q.key: getattr(args, q.key) for q in QUESTIONS}
     if answers["layers"] == 0 and answers["activation"] is not None:
-        out.say(f"Note: --activation {answers['activation']} has no effect with 0 hidden layers; "
-                "it is ignored and recorded as null.")
+        out.say(out.wrap(f"Note: --activation {answers['activation']} has no effect with 0 hidden "
+                         "layers; it is ignored and recorded as null."))
         answers["activation"] = None
     if args.limit is not None and args.limit < (args.batch_size or 4):
         return out.fail(f"--limit {args.limit} is smaller than one batch "
@@ -381,12 +407,15 @@ def run(argv: list[str] | None, out: Output) -> int:
     out.say(f"\nConfiguration: {config.summary()}  seed {config.seed}")
     reporter = TerminalReporter(out, config.summary())
     try:
-        outcome = trainer.train_run(config, output_dir, args.name, data_dir=data_dir,
-                                    reporter=reporter, progress=out.progress_ok())
+        with out.no_control_echo():
+            outcome = trainer.train_run(config, output_dir, args.name, data_dir=data_dir,
+                                        reporter=reporter, progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
     except runs.RunError as err:
         return out.fail(str(err), 2 if "--batch-size" in str(err) else 1)
+    except OutputLost as err:  # before the run folder existed (while the data loaded)
+        return output_lost(err, out, "nothing was saved")
     except Interrupted as err:  # before the run folder existed (while the data loaded)
         out.clear_line()
         out.error(f"cancelled ({err}); nothing was saved")
@@ -398,7 +427,7 @@ def resume(args, parser, out: Output) -> int:
     import runs
     import trainer
     import mnist_loader
-    from interrupts import Interrupted
+    from interrupts import Interrupted, OutputLost
     given = [runs.RunConfig.option(name).flag for name, _, _ in runs.RunConfig.options()
              if getattr(args, name) is not None and name not in runs.RunConfig.RESUME_OVERRIDES]
     given += [flag for flag, value in (("--name", args.name), ("--output-dir", args.output_dir))
@@ -415,13 +444,17 @@ def resume(args, parser, out: Output) -> int:
     out.say(f"Configuration: {run.config.summary()}  seed {run.config.seed}  "
             f"({run.status_line()})")
     try:
-        outcome = trainer.resume_run(args.resume, args.epochs, args.patience, data_dir=args.data_dir,
-                                     reporter=TerminalReporter(out, run.config.summary()),
-                                     progress=out.progress_ok())
+        with out.no_control_echo():
+            outcome = trainer.resume_run(args.resume, args.epochs, args.patience,
+                                         data_dir=args.data_dir,
+                                         reporter=TerminalReporter(out, run.config.summary()),
+                                         progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
     except runs.RunError as err:
         return out.fail(str(err), 2)
+    except OutputLost as err:
+        return output_lost(err, out, "the run is unchanged")
     except Interrupted as err:
         out.clear_line()
         out.error(f"cancelled ({err}); the run is unchanged")
@@ -439,9 +472,12 @@ def finish(outcome, args, out: Output) -> int:
         elif outcome.status == "failed":
             out.error(outcome.reason)
             return outcome.exit_code
-        if outcome.status == "interrupted" and outcome.reason.startswith("standard output closed"):
-            out.error(f"{outcome.reason}; stopped, keeping the {len(outcome.rows)} committed "
-                      "epoch(s)") if "Broken pipe" not in outcome.reason else None
+        if outcome.status == "interrupted" and out.lost:
+            # Standard output failed mid-run: trainer stopped the run as if interrupted.
+            if "Broken pipe" not in outcome.reason:
+                out.error(f"{outcome.reason}; stopped, keeping "
+                          f"the {len(outcome.rows)} committed epoch(s) in "
+                          f"{out.path(outcome.run_dir)}")
             return outcome.exit_code
         out.clear_line()
         closing_lines(outcome, out)
@@ -453,22 +489,21 @@ def finish(outcome, args, out: Output) -> int:
 
 
 def show_graphs(run_dir: Path, out: Output) -> None:
-    """Open the run's graphs in windows when one can open; else say where they are."""
-    from plots import display_available, show_images
+    """Open the run's graphs in windows when one can open; else say where they are and why."""
+    from plots import show_images
     names = [n for n in ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
              if (run_dir / n).exists()]
-    if not display_available():
-        out.say(f"No display: the graphs are in the run folder ({', '.join(names)}).")
-        return
-    out.say("Showing the graphs; close their windows (or press Ctrl-C) to finish.")
+    where = f"The graphs are in {out.path(run_dir)} ({', '.join(names)})."
     try:
-        shown = show_images([run_dir / n for n in names])
+        problem = show_images([run_dir / n for n in names], opened=lambda: out.say(
+            "Showing the graphs; close their windows (or press Ctrl-C) to finish."))
     except KeyboardInterrupt:  # the run is complete and saved: just close the windows
         out.clear_line()
         out.say("Closed the graph windows.")
         return
-    if not shown:
-        out.say(f"No window could open: the graphs are in the run folder ({', '.join(names)}).")
+    if problem:
+        out.say(out.wrap(f"No window: {problem}."))
+        out.say(out.wrap(where))
 
 
 if __name__ == "__main__":

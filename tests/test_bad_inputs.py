@@ -921,7 +921,7 @@ def test_ctrl_c_mid_epoch_exits_130_without_traceback(interrupted):
     assert_no_traceback(proc)
     printed = re.findall(r"^Epoch\s+\d+/30", proc.stdout, re.M)
     assert f"Interrupted (Ctrl-C): kept the {len(printed)} epochs committed" in proc.stdout, show(proc)
-    assert "continue with: python train.py --resume" in proc.stdout
+    assert f"Continue with:\n  python train.py --resume {interrupted.run_dir}\n" in proc.stdout
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) <= 1, show(proc)
 
 

@@ -1,6 +1,6 @@
 """Time what the --draw window does while the pen moves, on the shipped model.
 
-    python benchmarks/draw_update.py [--repeats 9] [--run saved_files/best-model]
+    python benchmarks/draw_update.py [--repeats 9] [--run saved_files/best-model] [--save FILE.png]
 
 Prints the median milliseconds (and the min and max) of:
   stamp      inking one segment of a stroke into the 280x280 canvas (every mouse event)
@@ -10,7 +10,8 @@ Prints the median milliseconds (and the min and max) of:
              in a window, draw_idle runs it once per pass of the event loop)
   pad blit   showing new ink between updates: the pad alone drawn over the last full drawing
 and the updates a second that update + redraw allow, against the 10 a second asked for.
-The drawing is the 7 of tests/test_windows.py.
+The drawing is the 7 of tests/test_windows.py; --save writes the window with it (the
+README's picture of --draw).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--run", type=Path, default=ROOT / "saved_files" / "best-model")
+    p.add_argument("--save", type=Path, default=None, help="write the window with the 7 to this PNG")
     args = p.parse_args()
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -50,7 +52,7 @@ def main() -> None:
     loaded = predict.open_run(SimpleNamespace(run=args.run, runs_dir=None, weights="best"))
     fig = Figure(figsize=(11, 4.6))
     FigureCanvasAgg(fig)
-    pad = windows.DrawWindow(fig, predict.drawing_reader(loaded))
+    pad = windows.DrawWindow(fig, predict.drawing_reader(loaded), name=predict.run_title(loaded))
     points = [(75 + 130 * t, 55) for t in np.linspace(0, 1, 12)] + \
              [(205 - 85 * t, 55 + 180 * t) for t in np.linspace(0, 1, 12)[1:]]
     for a, b in zip(points, points[1:]):
@@ -69,6 +71,11 @@ def main() -> None:
         "pad blit": timed(pad._redraw_pad, args.repeats),
     }
     fig.canvas.draw_idle = draw_idle
+    if args.save is not None:
+        pad.update()
+        from plots import save_figure
+        save_figure(fig, args.save)
+        print(f"Saved the window, predicting {pad.prediction}, to {args.save}")
     import os
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average {load:.1f} on {os.cpu_count()} cores")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -35,7 +36,6 @@ def release_keys(keys=BROWSER_KEYS, rc=None) -> dict[str, list[str]]:
     one answering them (left/right would also step matplotlib's zoom history, q close the
     window behind our back). Returns what was removed, by setting name."""
     if rc is None:
-        import matplotlib
         rc = matplotlib.rcParams
     removed = {}
     for name in [k for k in rc if k.startswith("keymap.")]:

@@ -576,6 +576,8 @@ def test_bad_images_are_named_in_one_line(runs_dir, tmp_path):
     (["--count", "many"], "--count: 'many' is not a whole number"),
     (["--save", "grid.jpg"], "must end in .png"),
     (["--colour"], "unrecognized arguments: --colour"),
+    (["--draw", "--save", "d.png"], "--save does not go with --draw"),
+    (["--draw", "--confusion"], "not allowed with argument"),
 ])
 def test_bad_flags_are_one_line_usage_errors(tmp_path, flags, needle):
     assert_one_line_error(predict_py("--runs-dir", tmp_path, *flags), needle, code=2)

@@ -491,6 +491,12 @@ def _seed(text: str) -> int:
     return value
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a folder")
+    return Path(text)
+
+
 def _categories(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [n for n in names if n not in CATEGORIES + ("all",)]
@@ -510,10 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
                    help="runs trained at a time")
     p.add_argument("--seed", type=_seed, default=1, metavar="N", help="the first seed")
-    p.add_argument("--output-dir", type=Path, default=None, metavar="DIR",
+    p.add_argument("--output-dir", type=_folder, default=None, metavar="DIR",
                    help="where the run folders go (default: saved_files/study for the 40-epoch "
                         "study, saved_files/study-N-epochs otherwise)")
-    p.add_argument("--images-dir", type=Path, default=None, metavar="DIR",
+    p.add_argument("--images-dir", type=_folder, default=None, metavar="DIR",
                    help="where the graphs and study_results.md go (default: Images/ for the "
                         "40-epoch study, the output folder otherwise)")
     p.add_argument("--ship", action="store_true",
@@ -522,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "to saved_files/best-model-wide/)")
     p.add_argument("--force", action="store_true",
                    help="with --ship, replace a shipped model even by one of lower validation accuracy")
-    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR", help="folder with the MNIST files")
+    p.add_argument("--data-dir", type=_folder, default=None, metavar="DIR", help="folder with the MNIST files")
     p.add_argument("--retrain", action="store_true",
                    help="replace run folders that hold runs with other settings")
     p.add_argument("--limit", type=_positive, default=None, metavar="N",
@@ -546,9 +552,6 @@ def _main(argv, out: Output) -> int:
     for key, value in vars(args).items():
         if isinstance(value, list):  # argparse turns a value of "--" into []
             p.error(f"--{key.replace('_', '-')} needs a value")
-    for key in ("output_dir", "images_dir", "data_dir"):
-        if getattr(args, key) is not None and str(getattr(args, key)) == "":
-            p.error(f"--{key.replace('_', '-')} is empty; give a folder")
     import runs
     from interrupts import Interrupted
     # Only the full study writes into Images/ and saved_files/study/, so a quick

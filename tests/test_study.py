@@ -1,8 +1,10 @@
-"""study.py wired end to end on a few hundred images: run folders, graphs, table, resume."""
+"""study.py end to end on a few hundred images: run folders per seed, graphs, the mean ± sd
+table, resume (including an interrupted run), --ship's guard."""
 from __future__ import annotations
 
-import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -11,69 +13,170 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import runs  # noqa: E402
 import study  # noqa: E402
 
+pytestmark = pytest.mark.slow
 
-def run_study(*args, mnist_dir):
+CATEGORY = ["--category", "original,l1-decay"]
+
+
+def run_study(*args, mnist_dir, timeout=600):
     env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, str(ROOT / "study.py"), *map(str, args)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("study")
-    proc = run_study("--epochs", 1, "--limit", 300, "--output-dir", out, mnist_dir=mnist_dir)
+    proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", out,
+                     mnist_dir=mnist_dir)
     return out, proc
 
 
-def test_every_configuration_gets_a_complete_run_folder(quick_study):
-    """One run folder per configuration, completed, with the configuration's settings."""
+def entries(*categories):
+    return [e for e in study.ENTRIES if e.category in categories]
+
+
+def test_every_configuration_and_seed_gets_a_completed_run(quick_study):
+    """One run folder per (configuration, seed), completed, with exactly its settings."""
     out, proc = quick_study
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(c.name for c in study.CONFIGS)
-    for cfg in study.CONFIGS:
-        folder = out / cfg.name
-        saved = json.loads((folder / "config.json").read_text())
-        assert saved["status"] == "completed"
-        assert (saved["layers"], saved["optimizer"], saved["l1"], saved["decay"]) == \
-            (cfg.layers, cfg.optimizer, cfg.l1, cfg.decay)
-        assert saved["seed"] == 1 + cfg.repeat
-        assert len((folder / "history.csv").read_text().splitlines()) == 2  # header + 1 epoch
-        assert (folder / f"weights_{cfg.layers + 1}.csv").is_file()
+    chosen = entries("original", "l1-decay")
+    expected = sorted(e.folder(s) for e in chosen for s in (1, 2))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == expected
+    for e in chosen:
+        for seed in (1, 2):
+            run = runs.Run.load(out / e.folder(seed))
+            assert run.record.status == "completed"
+            assert run.config == e.run_config(2, seed, 300)
+            assert [r["epoch"] for r in run.history()] == [1, 2]
 
 
-def test_graphs_and_table_are_written(quick_study):
-    """The six original graphs, the fourth category's, and a table row per configuration."""
+def test_seeds_give_different_runs(quick_study):
+    """Each seed draws its own split and initialization: the histories differ."""
+    out, _ = quick_study
+    e = entries("original")[7]
+    h1, h2 = (runs.Run.load(out / e.folder(s)).history() for s in (1, 2))
+    assert h1[-1]["val_loss"] != h2[-1]["val_loss"]
+
+
+def test_graphs_and_table_give_mean_and_sd_over_seeds(quick_study):
+    """The original's six graphs and ours are written; each table row is mean ± sd over
+    the seeds of the final test accuracy and of the test accuracy at the best val. epoch."""
     out, _ = quick_study
     import matplotlib.image as mpimg
     names = [g[0] for g in study.GRAPHS]
     assert names[:6] == ["Test_accuracy_comparision.png", "com_acc.png", "layer1_acc_com.png",
                          "com_acc_3.png", "com_acc_layer2.png", "com_acc_best.png"]
-    for name in names:
+    for name in names[:7]:
         image = mpimg.imread(out / name)
         assert image.shape[0] > 300 and image.shape[1] > 500
     table = (out / "study_results.md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "%" in line]
-    assert len(rows) == len(study.CONFIGS)
-    assert "| 1 hidden, ReLU, SGD |" in table and "97.3 %" in table
+    e = entries("original")[1]
+    row = next(line for line in table.splitlines() if line.startswith(f"| {e.label} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    finals = [100 * runs.Run.load(out / e.folder(s)).record.last["test_accuracy"] for s in (1, 2)]
+    bests = [100 * runs.Run.load(out / e.folder(s)).record.best["test_accuracy"] for s in (1, 2)]
+    assert cells[1] == f"{statistics.mean(finals):.2f} ± {statistics.stdev(finals):.2f}"
+    assert cells[2] == f"{statistics.mean(bests):.2f} ± {statistics.stdev(bests):.2f}"
+    assert cells[-1] == "97.3"
 
 
 def test_second_run_resumes_without_training(quick_study, mnist_dir):
-    """Completed configurations with the same settings are not trained again."""
+    """Completed runs with the same settings are not trained again."""
     out, _ = quick_study
-    before = {p: p.stat().st_mtime_ns for p in out.glob("*/weights_1.csv")}
-    proc = run_study("--epochs", 1, "--limit", 300, "--output-dir", out, mnist_dir=mnist_dir)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")}
+    proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", out,
+                     mnist_dir=mnist_dir)
     assert proc.returncode == 0, proc.stderr
-    assert f"{len(study.CONFIGS)} already completed, 0 to train" in proc.stdout
-    assert {p: p.stat().st_mtime_ns for p in out.glob("*/weights_1.csv")} == before
+    n = len(before)
+    assert f"{n} runs already completed, 0 to train" in proc.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")} == before
+
+
+def test_an_interrupted_run_is_resumed_exactly(tmp_path, mnist_dir):
+    """A run stopped after epoch 1 of 2 is continued, not restarted, and ends with the same
+    weights as an uninterrupted run of the same seed."""
+    import trainer
+    e = entries("original")[6]
+    out = tmp_path / "study"
+    out.mkdir()
+    whole = trainer.train_run(e.run_config(2, 1, 300), tmp_path, "whole", data_dir=mnist_dir,
+                              progress=False, plots=False)
+    part = trainer.train_run(e.run_config(2, 1, 300).__class__.create(
+        **{**e.run_config(2, 1, 300).__dict__, "epochs": 1}), out, e.folder(1),
+        data_dir=mnist_dir, progress=False, plots=False)
+    assert part.status == "completed"
+    # Make it look interrupted after epoch 1 of a 2-epoch run, as a Ctrl-C would leave it.
+    import dataclasses
+    run = runs.Run.load(out / e.folder(1))
+    record = dataclasses.replace(run.record, config=e.run_config(2, 1, 300), status="interrupted")
+    runs.write_json(out / e.folder(1) / "run.json", record.to_json())
+    proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 1, "--category", "original",
+                     "--output-dir", out, mnist_dir=mnist_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(1 resumed)" in proc.stdout
+    resumed = runs.Run.load(out / e.folder(1))
+    assert resumed.record.status == "completed" and resumed.record.epochs_completed == 2
+    for a, b in zip(resumed.network("last").weights, runs.Run.load(whole.run_dir).network("last").weights):
+        assert (a == b).all()
 
 
 def test_other_settings_are_refused_not_overwritten(quick_study, mnist_dir):
     """A folder trained with other settings is kept and the study says what to do."""
     out, _ = quick_study
-    before = (out / study.CONFIGS[0].name / "history.csv").read_text()
-    proc = run_study("--epochs", 2, "--limit", 300, "--output-dir", out, mnist_dir=mnist_dir)
+    folder = out / entries("original")[0].folder(1)
+    before = (folder / "run.json").read_text()
+    proc = run_study("--epochs", 3, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", out,
+                     mnist_dir=mnist_dir)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "--retrain" in proc.stderr
-    assert (out / study.CONFIGS[0].name / "history.csv").read_text() == before
+    assert (folder / "run.json").read_text() == before
+
+
+def test_ship_never_replaces_a_better_model_without_force(quick_study, tmp_path):
+    """--ship refuses to replace a shipped model of higher validation accuracy, says so,
+    and replaces it with --force."""
+    out, _ = quick_study
+    results = study.collect(entries("original", "l1-decay"), [1, 2],
+                            type("A", (), {"output_dir": out})())
+    shipped = tmp_path / "saved"
+    shipped.mkdir()
+    better = ROOT / "saved_files" / "best-model"
+    shutil.copytree(better, shipped / "best-model")
+    args = type("A", (), {"ship_dir": shipped, "force": False})()
+    from cli import Output
+    assert study.ship(results, args, Output("study.py")) == 1
+    assert runs.Run.load(shipped / "best-model").record.best == runs.Run.load(better).record.best
+    args.force = True
+    assert study.ship(results, args, Output("study.py")) == 0
+    best = study.best_entry(results)
+    assert runs.Run.load(shipped / "best-model").config.summary() == best.name
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--limit", "0"], "--limit"), (["--seed", "-1"], "--seed"), (["--seeds", "0"], "--seeds"),
+    (["--category", "nope"], "categories"), (["--epochs=--"], "--epochs"),
+    (["--output-dir", ""], "--output-dir"),
+])
+def test_bad_flags_one_line_exit_2(flags, needle, mnist_dir, tmp_path):
+    """Bad values are refused before anything is trained, in one line, exit 2."""
+    proc = run_study(*flags, "--output-dir" if "--output-dir" not in flags else "--jobs",
+                     tmp_path / "o" if "--output-dir" not in flags else 1, mnist_dir=mnist_dir)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and needle in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_images_dir_that_is_a_file_is_one_line(quick_study, mnist_dir, tmp_path):
+    """--images-dir naming a file: one line, exit 1, no traceback."""
+    out, _ = quick_study
+    target = tmp_path / "file.png"
+    target.write_text("x")
+    proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", out,
+                     "--images-dir", target, mnist_dir=mnist_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--images-dir" in proc.stderr and target.read_text() == "x"

@@ -394,9 +394,18 @@ class Network:
         folder = Path(folder)
         # Read every file before changing anything, so a bad file leaves the network as it was.
         arrays = []
+        # A value finite in float64 can still overflow this network's dtype (1e39 in float32)
+        # and turn every output into NaN: refuse it here, naming the file.
         for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            arrays.append((w, _read_matrix(folder / f"weights_{i}.csv", w.shape)))
-            arrays.append((b, _read_matrix(folder / f"biases_{i}.csv", (b.size, 1)).ravel()))
+            for target, path, shape in ((w, folder / f"weights_{i}.csv", w.shape),
+                                        (b, folder / f"biases_{i}.csv", (b.size, 1))):
+                array = _read_matrix(path, shape)
+                with np.errstate(over="ignore"):
+                    overflows = not np.isfinite(array.astype(self.dtype)).all()
+                if overflows:
+                    raise ParameterFileError(f"{path}: holds values too large for {self.dtype} "
+                                             f"(above {np.finfo(self.dtype).max:.3g}); the run folder is damaged")
+                arrays.append((target, array.reshape(target.shape)))
         extra = folder / f"weights_{self.num_layers + 1}.csv"
         if extra.exists():
             raise ParameterFileError(

@@ -497,3 +497,19 @@ def test_damaged_file_names_the_file(tmp_path, culprit, damage):
     with pytest.raises(ParameterFileError, match=culprit):
         net.load_csv(tmp_path)
 
+
+
+def test_load_refuses_values_that_overflow_the_networks_dtype(tmp_path):
+    """A weight finite in float64 but beyond float32 (1e39) is refused naming the file,
+    and the network keeps its parameters."""
+    net = Network([4, 3, 2], "relu", "xavier", np.random.default_rng(0))
+    net.save_csv(tmp_path)
+    text = (tmp_path / "weights_2.csv").read_text().splitlines()
+    text[1] = "1e39," + text[1].split(",", 1)[1]
+    (tmp_path / "weights_2.csv").write_text("\n".join(text) + "\n")
+    other = Network([4, 3, 2], "relu", "xavier", np.random.default_rng(5))
+    before = other.params.copy()
+    with pytest.raises(ParameterFileError, match="weights_2.csv: holds values too large for float32"):
+        other.load_csv(tmp_path)
+    assert np.array_equal(other.params, before)
+    Network([4, 3, 2], "relu", "xavier", dtype=np.float64).load_csv(tmp_path)  # fine in float64

@@ -864,18 +864,37 @@ class RunWriter:
         if problem:
             raise RunError(problem)
         run_dir = Path(output_dir) / name
+        exists = RunError(f"a run named {name!r} already exists in {output_dir}; "
+                          "choose another --name (earlier runs are never overwritten)")
+        if run_dir.exists():
+            raise exists
+        # The folder is made under a hidden temporary name with its lock and first record,
+        # then renamed into place: a process killed at any instant leaves either no run
+        # folder or one that loads (a hidden .partial folder is all that a kill can leave).
+        partial = Path(output_dir) / f".{name}.{os.urandom(4).hex()}.partial"
         try:
-            run_dir.mkdir()
-        except FileExistsError:
-            raise RunError(f"a run named {name!r} already exists in {output_dir}; "
-                           "choose another --name (earlier runs are never overwritten)") from None
+            partial.mkdir()
         except OSError as err:
             raise RunError(f"cannot create {run_dir} ({err.strerror})") from None
-        lock = RunLock(run_dir)
-        lock.acquire()
-        record = RunRecord(config, normalization, "running", started, None, *sizes, versions)
-        writer = cls(run_dir, record, [], lock)
-        writer._write_record()
+        lock = RunLock(partial)
+        try:
+            lock.acquire()
+            record = RunRecord(config, normalization, "running", started, None, *sizes, versions)
+            writer = cls(partial, record, [], lock)
+            writer._write_record()
+            try:
+                # Refused when run_dir exists with contents (another process took the name).
+                os.rename(partial, run_dir)
+            except OSError as err:
+                if run_dir.exists():
+                    raise exists from None
+                raise RunError(f"cannot create {run_dir} ({err.strerror})") from None
+        except BaseException:
+            lock.release()
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        writer.path, lock.path = run_dir, run_dir / ".lock"
+        _fsync_dir(Path(output_dir))
         return writer
 
     @classmethod
@@ -912,6 +931,9 @@ class RunWriter:
         record = replace(run.record, config=config, status="running", ended=None)
         writer = cls(run.path, record, rows, lock)
         writer._remove_stale_checkpoints()
+        for stale in run.path.glob(".*.tmp"):  # a killed writer's half-written run.json or history.csv
+            with _suppress_os():
+                stale.unlink()
         writer._write_record()
         return writer
 

@@ -122,20 +122,26 @@ def train_run(config: RunConfig, output_dir: Path, name: str | None = None, *,
     (folder) before anything is saved; afterwards every outcome is an Outcome."""
     reporter = reporter or Reporter()
     rng = np.random.default_rng(config.seed)
-    t0 = time.perf_counter()
-    data = load_data_for(config, rng, data_dir)
-    reporter.data_loaded(data, time.perf_counter() - t0)
-    net = config.build_network(rng)
-    optimizer = _optimizer_for(config)
-    started = runs.now()
-    norm = runs.Normalization(config.normalization, data.mean, data.std)
-    sizes = (len(data.train.y), len(data.val.y), len(data.test.y))
-    if name is None:
-        writer = RunWriter.create_unique(output_dir, f"{started:%Y-%m-%d_%H-%M-%S}_{config.summary()}",
-                                         config, norm, sizes, runs.package_versions(), started)
-    else:
-        writer = RunWriter.create(output_dir, name, config, norm, sizes, runs.package_versions(), started)
-    return _train(writer, net, optimizer, rng, data, reporter, progress, plots)
+    # A stop signal while the data loads raises Interrupted (nothing is saved yet); from
+    # the folder's creation on it is held, and _train records it as the run's end.
+    with StopSignals() as stop:
+        t0 = time.perf_counter()
+        data = load_data_for(config, rng, data_dir)
+        reporter.data_loaded(data, time.perf_counter() - t0)
+        net = config.build_network(rng)
+        optimizer = _optimizer_for(config)
+        started = runs.now()
+        norm = runs.Normalization(config.normalization, data.mean, data.std)
+        sizes = (len(data.train.y), len(data.val.y), len(data.test.y))
+        with stop.held(raise_after=False):
+            if name is None:
+                writer = RunWriter.create_unique(
+                    output_dir, f"{started:%Y-%m-%d_%H-%M-%S}_{config.summary()}",
+                    config, norm, sizes, runs.package_versions(), started)
+            else:
+                writer = RunWriter.create(output_dir, name, config, norm, sizes,
+                                          runs.package_versions(), started)
+            return _train(writer, net, optimizer, rng, data, reporter, progress, plots, stop.pending)
 
 
 def check_resumable(run: Run, total: int | None) -> int:
@@ -181,6 +187,13 @@ def resume_run(run_dir: Path, total: int | None = None, patience: int | None = N
         raise RunError(problem)
     optimizer_state, rng_state = run.training_state()
     rng = np.random.default_rng(config.seed)
+    with StopSignals() as stop:  # as in train_run: Interrupted while the data loads
+        return _resume(run, config, optimizer_state, rng_state, rng, stop, data_dir, reporter,
+                       progress, plots)
+
+
+def _resume(run: Run, config: RunConfig, optimizer_state: dict, rng_state: dict, rng,
+            stop: StopSignals, data_dir, reporter: Reporter, progress: bool, plots: bool) -> Outcome:
     t0 = time.perf_counter()
     data = load_data_for(config, rng, data_dir)
     norm, record = run.record.normalization, run.record
@@ -197,13 +210,15 @@ def resume_run(run_dir: Path, total: int | None = None, patience: int | None = N
         rng.bit_generator.state = rng_state
     except (TypeError, ValueError, KeyError) as err:
         raise RunError(f"{run.path}: the saved generator state is unusable ({err})") from None
-    writer = RunWriter.resume(run, config)
-    return _train(writer, net, optimizer, rng, data, reporter, progress, plots)
+    with stop.held(raise_after=False):
+        writer = RunWriter.resume(run, config)
+        return _train(writer, net, optimizer, rng, data, reporter, progress, plots, stop.pending)
 
 
 def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, progress: bool,
-           plots: bool) -> Outcome:
-    """The epoch loop of a created or resumed run, to its final status."""
+           plots: bool, stopped: int | None = None) -> Outcome:
+    """The epoch loop of a created or resumed run, to its final status. stopped: a stop
+    signal that arrived while the writer was made (the run then ends at once, interrupted)."""
     config = writer.record.config
     first = writer.record.epochs_completed + 1
     status, code, reason = "completed", 0, ""
@@ -212,6 +227,8 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
     try:
         with StopSignals() as stop:
             try:
+                if stopped is not None:
+                    raise Interrupted(stopped)
                 with stop.held():
                     reporter.run_started(writer.path, config, first - 1)
                 options = _train_options(config, data, rng)

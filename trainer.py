@@ -194,6 +194,7 @@ def resume_run(run_dir: Path, total: int | None = None, patience: int | None = N
 
 def _resume(run: Run, config: RunConfig, optimizer_state: dict, rng_state: dict, rng,
             stop: StopSignals, data_dir, reporter: Reporter, progress: bool, plots: bool) -> Outcome:
+    """resume_run's part under its stop signals: the data, the state, the writer, the loop."""
     t0 = time.perf_counter()
     data = load_data_for(config, rng, data_dir)
     norm, record = run.record.normalization, run.record

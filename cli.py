@@ -143,13 +143,6 @@ class Output:
             return str(p)
 
 
-def quiet_startup_interrupts() -> None:
-    """Until run_script starts main, Ctrl-C exits quietly with 130 (no traceback from a
-    module that was importing). A SIGINT that was ignored when we started stays ignored."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
-
-
 def run_script(main: Callable[[], int]) -> NoReturn:
     """Run a script's main and exit with its code, whatever happens to the streams."""
     for stream in (sys.stdout, sys.stderr):

@@ -1,0 +1,367 @@
+"""The run's accuracy, loss and learning-rate graphs in one window that grows while it trains.
+
+`LiveGraphs` draws on a Figure it is given, so tests drive it on an Agg canvas;
+`LiveGraphs.open` makes the pyplot window, or returns None when no window can open
+(headless, MPLBACKEND=Agg, no toolkit, an unreachable display). The three panels show what
+plots.plot_history saves: accuracy per split with the best validation epoch marked, the
+mean cross-entropy per split (and the penalties when one is on), the learning rate.
+
+Cost: a full redraw of the three panels (axes, ticks, text) costs a sizeable share of an
+epoch, and so does drawing a legend's text; so most updates draw the lines alone. The
+panels' limits are chosen to last (the epoch axis spans the planned epochs; accuracy
+reaches up to 100 %, loss and learning rate down to 0, with headroom on the other side),
+the lines and legends are `animated` (left out of full drawings), and an update pastes
+the lines, then the legends' saved pixels, over the saved background (blitting). The
+costly work, a full redraw when a panel's limits must change and a legend's new text (a
+new best epoch), is done only while the updates so far have taken under BUDGET of the
+time since the window opened; else it waits (the lines still move: a lagging legend or a
+line past a panel's edge catches up a few epochs later). The end lays the whole history
+out as plot_history does.
+benchmarks/live_plots_speed.py measures all of this.
+
+Updates never raise or focus the window: the new pixels are shown by the GUI's own event
+processing (canvas.flush_events), never plt.pause, whose show() raises the window on some
+backends.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+import plots
+
+FIGSIZE = (13.0, 4.4)   # three panels side by side: fits a 1366x768 laptop screen at 100 dpi
+# Share of the time since the window opened that updates may take: the issue allows 3 %
+# of the training time; the lines' blit (a few ms) runs whatever the budget says.
+BUDGET = 0.02
+# Room left past the data on a panel's open side, as a share of the span shown, so that
+# the next epochs' points land inside and need no full redraw.
+HEADROOM = 0.25
+MARGIN = 0.05           # matplotlib's own autoscale margin: the room past 100 % or 0
+# Fixed legend places, empty while the lines grow from the left of a span of the planned
+# epochs (accuracy rises, loss and learning rate fall); loc="best" would make legends jump.
+LEGEND_LOC = ("lower right", "upper right", "upper right")
+# Opaque: a legend's pixels are saved once and pasted over the lines at every blit.
+LEGEND = dict(fontsize="small", framealpha=1.0)
+PENALTIES = (("l1_penalty", "L1 penalty \u03bb\u00b7\u03a3|W|"),
+             ("l2_penalty", "L2 penalty \u03bb/2\u00b7\u03a3W\u00b2"))
+# Where each panel's values head during training (accuracy up to 100 %, the loss and the
+# learning rate down to 0): its y axis reaches there from the first epoch on.
+ANCHORS = ((None, 100.0), (0.0, None), (0.0, None))
+
+
+def grown_limits(view: tuple[float, float] | None, low: float, high: float,
+                 anchors: tuple[float | None, float | None]) -> tuple[float, float]:
+    """The y limits for data spanning low..high: view itself while the data fits in it;
+    else limits that reach each anchor (low, high; None: open) with MARGIN, and the data's
+    open side with HEADROOM, of the span shown; a side of view the data did not leave stays."""
+    if view is not None and view[0] <= low and high <= view[1]:
+        return view
+    a_low, a_high = anchors
+    bottom = low if a_low is None else min(low, a_low)
+    top = high if a_high is None else max(high, a_high)
+    span = max(top - bottom, 0.1 * abs(top), 1e-12)   # one constant value: a tenth of it
+    lo = bottom - (HEADROOM if a_low is None else MARGIN) * span
+    hi = top + (HEADROOM if a_high is None else MARGIN) * span
+    if view is not None:
+        lo = view[0] if low >= view[0] else lo
+        hi = view[1] if high <= view[1] else hi
+    return (float(lo), float(hi))
+
+
+class LiveGraphs:
+    """The three graphs of a run's history on fig: accuracy, loss and learning rate.
+
+    update(rows, best_epoch) shows the history so far (rows: history.csv's dicts, one per
+    committed epoch, in order); keep_open() shows the final layout and blocks until the
+    window is closed; close() closes it. epochs: the run's planned last epoch (the epoch
+    axis spans it from the start). close_window: what closes fig's window (plt.close for a
+    pyplot figure). clock: seconds, for the redraw budget (tests pass their own)."""
+
+    def __init__(self, fig: Figure, title: str = "", epochs: int | None = None,
+                 close_window: Callable | None = None, clock: Callable[[], float] = time.perf_counter):
+        self.fig = fig
+        self.epochs = epochs
+        self.close_window = close_window
+        self.clock = clock
+        self.closed = False
+        self.shown = False           # the window appears at the first update
+        self.rows: list[dict] = []
+        self.best_epoch: int | None = None
+        self.background = None       # the pixels of the last full drawing, without the lines
+        self.legend_pixels: dict = {}  # each legend's drawn pixels, by panel
+        self.legend_stale: set = set()  # panels whose legend changed since its pixels were kept
+        self.opened_at: float | None = None   # when the first update showed the window
+        self.spent = 0.0             # seconds all later updates took
+        self.full_cost = 0.0         # seconds the last full redraw took
+        self.legend_cost = 0.0       # seconds the last drawing of a legend took
+        self.full_redraws = self.blits = 0
+        # One row of three panels, fixed margins: a layout engine would re-run at every
+        # full redraw, and panels that shift as tick labels change are hard to read.
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.83, wspace=0.24)
+        if title:
+            fig.suptitle(title)
+        self.acc_ax, self.loss_ax, self.lr_ax = self.axes = tuple(fig.subplots(1, 3))
+        self.lines: dict[str, Line2D] = {}
+        for ax, metric, panel, ylabel in (
+                (self.acc_ax, "accuracy", "Accuracy per epoch", "Accuracy (%)"),
+                (self.loss_ax, "loss", "Loss per epoch", "Mean cross-entropy (without penalty)")):
+            for split, (label, colour) in plots.SPLIT_STYLE.items():
+                self.lines[f"{split}_{metric}"], = ax.plot([], [], color=colour, label=label)
+            ax.set_title(panel)
+            ax.set_ylabel(ylabel)
+        # The best epoch: a dotted vertical line and a star on the validation curve.
+        self.best_line = self.acc_ax.axvline(1, color="0.5", linestyle=":", linewidth=1,
+                                             visible=False)
+        self.best_star, = self.acc_ax.plot([], [], marker="*", markersize=12, color="tab:orange",
+                                           markeredgecolor="black", linestyle="none",
+                                           visible=False, label="_best")
+        self.lines["learning_rate"], = self.lr_ax.plot([], [], color="tab:purple",
+                                                       label="Learning rate")
+        self.lr_ax.set_title("Learning rate per epoch")
+        self.lr_ax.set_ylabel("Learning rate")
+        self.lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        self.penalty_lines: dict[str, Line2D] = {}   # made when a penalty is first nonzero
+        for ax in self.axes:
+            ax.set_xlabel("Epoch")
+            ax.grid(alpha=0.3)
+            for line in ax.lines:
+                line.set_animated(True)
+        # The limits each panel was last given: a panel showing others was zoomed or
+        # panned by the learner, and keeps that view (its Home button brings ours back).
+        self.views: dict[Axes, tuple] = {}
+        self.legend_labels: dict[Axes, list[str]] = {}
+        fig.canvas.mpl_connect("draw_event", self.on_draw)
+        fig.canvas.mpl_connect("close_event", self._on_close)
+
+    # ---- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, title: str = "", epochs: int | None = None) -> LiveGraphs | None:
+        """The graphs in a new window, shown at the first update; None when no window can
+        open (no display, a backend that draws into files only, no GUI toolkit, a display
+        that cannot be reached: plots.show_images tells which)."""
+        if not plots.display_available():
+            return None
+        try:
+            import matplotlib.pyplot as plt   # pyplot starts a GUI toolkit: only for a window
+        except ImportError:   # MPLBACKEND names a toolkit that is not installed
+            return None
+        if plots.interactive_backend() is None:
+            return None
+        try:
+            fig = plt.figure(figsize=FIGSIZE)
+        except Exception:   # the backend could not start a window (TclError: no display)
+            return None
+        manager = getattr(fig.canvas, "manager", None)
+        if manager is not None:
+            manager.set_window_title(f"Training: {title}" if title else "Training")
+        return cls(fig, title, epochs, close_window=plt.close)
+
+    def _on_close(self, event=None) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        """Close the window (nothing happens to the run)."""
+        if not self.closed and self.close_window is not None:
+            self.close_window(self.fig)
+        self.closed = True
+
+    def keep_open(self, images: Sequence[Path] = (), opened: Callable | None = None) -> bool:
+        """Lay the whole history out as plot_history does, open the saved PNGs in `images`
+        beside it (features.png, say), and block until every window is closed; opened() is
+        called once they are all open. Returns False when Ctrl-C closed them (quietly),
+        True when the learner did (or had already closed the graphs)."""
+        if self.closed:
+            return True
+        self.finish()
+        import matplotlib.pyplot as plt
+        try:
+            # Our window exists, so show_images finds a display: it opens the PNGs and
+            # blocks in plt.show() until every pyplot window (ours too) is closed.
+            plots.show_images(list(images), opened=opened)
+        except KeyboardInterrupt:
+            plt.close("all")
+            return False
+        finally:
+            self.closed = True
+        return True
+
+    # ---- the graphs --------------------------------------------------------------------------
+
+    def update(self, rows: Sequence[dict], best_epoch: int | None) -> str:
+        """Show rows (every committed epoch so far) with best_epoch marked, then let the
+        window handle its events without raising it. Returns how: "full" (a full redraw:
+        the first update, or a panel's limits changed and the budget allows), "blit" (the
+        lines and legends only), or "closed" (the window was closed: nothing to do)."""
+        if self.closed:
+            return "closed"
+        start = self.clock()
+        self.rows, self.best_epoch = list(rows), best_epoch
+        self._set_lines()
+        views = {ax: self._wanted_view(ax) for ax in self.axes}
+        if self.opened_at is None:   # opening the window: a one-off, outside the budget
+            self._set_views(views)
+            self._full_redraw()
+            self.opened_at = self.clock()
+            return "full"
+        allowance = BUDGET * (start - self.opened_at) - self.spent
+        stale = self.background is None or any(
+            view is not None and view != self.views.get(ax) for ax, view in views.items())
+        if stale and allowance >= self.full_cost:
+            self._set_views(views)
+            self._full_redraw()
+            how = "full"
+        else:
+            self._blit(new_legends=allowance >= self.legend_cost)
+            how = "blit"
+        self.spent += self.clock() - start
+        return how
+
+    def finish(self) -> None:
+        """The whole history laid out as plot_history saves it (the epoch axis ends at the
+        last epoch, the other fits the data), in one full redraw."""
+        if self.closed:
+            return
+        self._set_lines()
+        epochs = [r["epoch"] for r in self.rows]
+        for ax in self.axes:
+            if self._user_view(ax):
+                continue
+            ax.relim()
+            ax.autoscale_view(scalex=False)
+            plots._epoch_axis(ax, epochs)   # whole-number epochs, as the saved graphs
+            self.views[ax] = (ax.get_xlim(), ax.get_ylim())
+        self._full_redraw()
+
+    def _set_views(self, views: dict) -> None:
+        for ax, view in views.items():
+            if view is not None:
+                self._set_view(ax, *view)
+
+    def on_draw(self, event=None) -> None:
+        """After every full drawing (ours, or a resize or zoom): keep its pixels as the
+        background of later blits, and draw the lines, which it left out, over it."""
+        canvas = self.fig.canvas
+        if canvas.is_saving():   # savefig draws animated artists itself
+            return
+        if getattr(canvas, "supports_blit", False):
+            self.background = canvas.copy_from_bbox(self.fig.bbox)
+        self.legend_pixels.clear()   # a resize or a new layout moved them
+        self._draw_lines(new_legends=True)
+
+    def _full_redraw(self) -> None:
+        start = self.clock()
+        canvas = self.fig.canvas
+        if not self.shown and canvas.manager is not None:
+            # Not through plt.show or plt.pause: with figure.raise_window (on by default)
+            # they raise the window above the learner's terminal at every call.
+            with matplotlib.rc_context({"figure.raise_window": False}):
+                canvas.manager.show()
+            canvas.flush_events()   # the window appears: a one-off, not a redraw's cost
+            start = self.clock()
+        self.shown = True
+        canvas.draw_idle()
+        canvas.flush_events()   # the GUI runs the drawing now, then on_draw
+        self.full_redraws += 1
+        self.full_cost = self.clock() - start
+
+    def _blit(self, new_legends: bool = True) -> None:
+        canvas = self.fig.canvas
+        if self.background is not None:
+            canvas.restore_region(self.background)
+            self._draw_lines(new_legends)
+            canvas.blit(self.fig.bbox)
+            self.blits += 1
+        canvas.flush_events()   # a resize, a zoom: still answered
+
+    def _draw_lines(self, new_legends: bool) -> None:
+        """The lines, then the legends over them. A legend's text costs far more to draw
+        than the lines, so its pixels are kept and pasted; a changed legend is drawn anew
+        when new_legends (the budget allows), else its old pixels stay a while."""
+        canvas = self.fig.canvas
+        blit = getattr(canvas, "supports_blit", False)
+        for ax in self.axes:
+            for line in ax.lines:
+                ax.draw_artist(line)
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            if ax in self.legend_pixels and (ax not in self.legend_stale or not new_legends):
+                canvas.restore_region(self.legend_pixels[ax])
+                continue
+            start = self.clock()
+            ax.draw_artist(legend)
+            if blit:   # a pixel more each side: the frame's antialiased edge
+                self.legend_pixels[ax] = canvas.copy_from_bbox(
+                    legend.get_window_extent().padded(1))
+            self.legend_stale.discard(ax)
+            self.legend_cost = self.clock() - start
+
+    def _set_lines(self) -> None:
+        """The lines, best-epoch marker and legends for self.rows (no drawing)."""
+        rows, best_epoch = self.rows, self.best_epoch
+        epochs = [r["epoch"] for r in rows]
+        for column, line in self.lines.items():
+            scale = 100 if column.endswith("accuracy") else 1
+            line.set_data(epochs, [scale * r[column] for r in rows])
+        for column, label in PENALTIES:
+            values = [r.get(column) or 0.0 for r in rows]
+            if column not in self.penalty_lines and any(values):
+                self.penalty_lines[column], = self.loss_ax.plot(
+                    [], [], color="0.35", linestyle="--", animated=True,
+                    label=f"{label}\n(added to the training objective)")
+            if column in self.penalty_lines:
+                self.penalty_lines[column].set_data(epochs, values)
+        best = next((r for r in rows if r["epoch"] == best_epoch), None)
+        self.best_line.set_visible(best is not None)
+        self.best_star.set_visible(best is not None)
+        if best is not None:
+            self.best_line.set_xdata([best_epoch, best_epoch])
+            self.best_star.set_data([best_epoch], [100 * best["val_accuracy"]])
+            self.best_star.set_label(f"Best validation: epoch {best_epoch} "
+                                     f"(test {100 * best['test_accuracy']:.2f} %)")
+        else:
+            self.best_star.set_label("_best")
+        # plot_history's look: dots on each epoch up to 30 epochs, plain lines beyond.
+        marker = "o" if len(rows) <= 30 else "None"
+        for line in (*self.lines.values(), *self.penalty_lines.values()):
+            line.set_marker(marker)
+            line.set_markersize(3)
+        for ax, loc in zip(self.axes, LEGEND_LOC):
+            handles, labels = ax.get_legend_handles_labels()
+            # A legend copies its lines' looks: a new one for a new best epoch, a penalty
+            # line, or the dots gone.
+            if self.legend_labels.get(ax) != [*labels, marker]:
+                ax.legend(handles, labels, loc=loc, **LEGEND).set_animated(True)
+                self.legend_labels[ax] = [*labels, marker]
+                self.legend_stale.add(ax)
+
+    def _user_view(self, ax: Axes) -> bool:
+        return ax in self.views and self.views[ax] != (ax.get_xlim(), ax.get_ylim())
+
+    def _wanted_view(self, ax: Axes) -> tuple | None:
+        """(x limits, y limits) the panel should show while training: the epoch axis over
+        the planned epochs, the values grown with headroom; None when the learner zoomed."""
+        if self._user_view(ax) or not self.rows:
+            return None
+        first, last = self.rows[0]["epoch"], self.rows[-1]["epoch"]
+        xlim = (first - 0.5, max(last, self.epochs or last) + 0.5)
+        values = [y for line in ax.lines if line.get_visible() and line is not self.best_line
+                  for y in line.get_ydata()]
+        old = self.views.get(ax)
+        ylim = grown_limits(old[1] if old else None, min(values), max(values),
+                            ANCHORS[self.axes.index(ax)])
+        return (xlim, ylim)
+
+    def _set_view(self, ax: Axes, xlim: tuple, ylim: tuple) -> None:
+        if self.views.get(ax, (None,))[0] != xlim:
+            plots._epoch_axis(ax, range(int(xlim[0] + 0.5), int(xlim[1] - 0.5) + 1))
+        ax.set_ylim(ylim)
+        self.views[ax] = (ax.get_xlim(), ax.get_ylim())

@@ -1,0 +1,293 @@
+"""live_plots.LiveGraphs: the lines against the rows they were given, the best-epoch marker,
+the penalty lines, whole-number epochs, the limits and the redraw budget, on an Agg canvas;
+LiveGraphs.open headless; a real window under Xvfb (slow)."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+import live_plots
+from live_plots import LiveGraphs, grown_limits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows_for(n: int, l1: float = 0.0, l2: float = 0.0) -> list[dict]:
+    """n history rows with distinct values per column (accuracy as a fraction, as history.csv)."""
+    rows = []
+    for e in range(1, n + 1):
+        acc = 0.97 - 0.3 * math.exp(-e / 3)
+        rows.append(dict(epoch=e, learning_rate=0.01 * 0.9 ** (e - 1),
+                         train_loss=0.5 * math.exp(-e / 4) + 0.02, train_accuracy=acc + 0.01,
+                         val_loss=0.5 * math.exp(-e / 4) + 0.05, val_accuracy=acc + 0.004 * math.sin(3 * e),
+                         test_loss=0.5 * math.exp(-e / 4) + 0.06, test_accuracy=acc - 0.005,
+                         l1_penalty=l1 * e, l2_penalty=l2 * e, seconds=0.7))
+    return rows
+
+
+def best_of(rows: list[dict]) -> int:
+    return max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))["epoch"]
+
+
+class Clock:
+    """A clock the test moves: updates then cost no time, and the budget never binds."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def graphs(epochs: int | None = 20, clock=None) -> LiveGraphs:
+    fig = Figure(figsize=live_plots.FIGSIZE)
+    FigureCanvasAgg(fig)
+    return LiveGraphs(fig, "784-10 test", epochs=epochs, clock=clock or Clock())
+
+
+def feed(g: LiveGraphs, rows: list[dict], step: float = 1.0) -> list[str]:
+    """The rows epoch by epoch, as train.py's reporter gives them; the clock moves step a time."""
+    how = []
+    for n in range(1, len(rows) + 1):
+        if isinstance(g.clock, Clock):
+            g.clock.now += step
+        how.append(g.update(rows[:n], best_of(rows[:n])))
+    return how
+
+
+def pixels(g: LiveGraphs) -> np.ndarray:
+    return np.asarray(g.fig.canvas.buffer_rgba()).copy()
+
+
+def test_lines_hold_the_rows_epoch_by_epoch():
+    g = graphs()
+    rows = rows_for(15)
+    for n in range(1, 16):
+        g.update(rows[:n], best_of(rows[:n]))
+        for column, line in g.lines.items():
+            scale = 100 if column.endswith("accuracy") else 1
+            assert list(line.get_xdata()) == [r["epoch"] for r in rows[:n]]
+            np.testing.assert_allclose(line.get_ydata(), [scale * r[column] for r in rows[:n]])
+    # the accuracy lines live in the accuracy panel, in percent; the loss ones in the loss panel
+    assert {line.get_label() for line in g.acc_ax.lines} >= {"Train", "Validation", "Test"}
+    assert g.lines["val_accuracy"] in g.acc_ax.lines and g.lines["val_loss"] in g.loss_ax.lines
+    assert max(g.lines["train_accuracy"].get_ydata()) > 1
+
+
+def test_best_marker_follows_the_best_epoch():
+    g = graphs()
+    rows = rows_for(12)
+    rows[4]["val_accuracy"] = 0.999       # epoch 5 stays best from then on
+    g.update(rows[:3], 3)
+    assert g.best_star.get_visible()
+    assert list(g.best_star.get_xdata()) == [3]
+    for n in range(5, 13):
+        g.update(rows[:n], best_of(rows[:n]))
+        assert best_of(rows[:n]) == 5
+        assert list(g.best_star.get_xdata()) == [5]
+        assert g.best_star.get_ydata()[0] == pytest.approx(99.9)
+        assert list(g.best_line.get_xdata()) == [5, 5]
+    labels = g.acc_ax.get_legend_handles_labels()[1]
+    assert f"Best validation: epoch 5 (test {100 * rows[4]['test_accuracy']:.2f} %)" in labels
+    g.update(rows[:2], None)                 # no best yet: no marker, no legend entry
+    assert not g.best_star.get_visible() and not g.best_line.get_visible()
+    assert not any(label.startswith("Best") for label in g.acc_ax.get_legend_handles_labels()[1])
+
+
+def test_penalty_lines_only_when_nonzero():
+    g = graphs()
+    feed(g, rows_for(6))
+    assert g.penalty_lines == {}
+    assert len(g.loss_ax.lines) == 3
+    g = graphs()
+    rows = rows_for(6, l2=0.01)
+    feed(g, rows)
+    assert list(g.penalty_lines) == ["l2_penalty"]
+    np.testing.assert_allclose(g.penalty_lines["l2_penalty"].get_ydata(), [0.01 * e for e in range(1, 7)])
+    assert any(label.startswith("L2 penalty") for label in g.loss_ax.get_legend().texts[-1].get_text().splitlines())
+    # a penalty that appears later (rows after a resume that turned it on): drawn from then
+    g = graphs()
+    rows = rows_for(4) + rows_for(6, l1=0.001)[4:]
+    feed(g, rows)
+    assert list(g.penalty_lines) == ["l1_penalty"]
+
+
+def test_epoch_ticks_are_whole_numbers():
+    for epochs, shown in ((8, 3), (40, 7), (None, 25)):
+        g = graphs(epochs)
+        feed(g, rows_for(shown))
+        g.fig.canvas.draw()
+        for ax in g.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks)
+            if epochs is not None:   # the planned epochs fit from the start
+                assert ax.get_xlim() == (0.5, epochs + 0.5)
+        g.finish()
+        for ax in g.axes:   # the end: the epochs done, as plot_history lays them out
+            assert ax.get_xlim() == (0.5, shown + 0.5)
+
+
+def test_every_point_inside_its_panel_and_few_full_redraws():
+    g = graphs(30)
+    rows = rows_for(30, l2=0.001)
+    how = feed(g, rows)
+    assert how[0] == "full"
+    # limits reach 100 % and 0 from the first epoch: the history fits without redraws
+    assert how.count("full") <= 3
+    for ax in g.axes:
+        low, high = ax.get_ylim()
+        for line in ax.lines:
+            if line is not g.best_line and line.get_visible():
+                assert low <= min(line.get_ydata()) and max(line.get_ydata()) <= high
+    assert g.acc_ax.get_ylim()[1] >= 100 and g.loss_ax.get_ylim()[0] <= 0
+
+
+def test_grown_limits():
+    assert grown_limits((50.0, 101.0), 60.0, 99.0, (None, 100.0)) == (50.0, 101.0)
+    lo, hi = grown_limits(None, 62.0, 90.0, (None, 100.0))
+    assert lo < 62.0 and 100.0 < hi <= 102.0
+    lo2, hi2 = grown_limits((lo, hi), 20.0, 95.0, (None, 100.0))   # a drop below: only the low side moves
+    assert lo2 < 20.0 and hi2 == hi
+    lo, hi = grown_limits(None, 0.1, 0.1, (0.0, None))            # a constant learning rate
+    assert lo < 0 < 0.1 < hi
+
+
+def test_blit_shows_new_lines_and_matches_a_full_drawing():
+    """A blitted update puts the same pixels on screen as drawing the figure anew."""
+    g = graphs(12)
+    rows = rows_for(12)
+    how = feed(g, rows)
+    assert how[-1] == "blit" and g.blits > 0
+    blitted = pixels(g)
+    g.fig.canvas.draw()      # a full drawing (as a resize makes): on_draw adds the lines
+    drawn = pixels(g)
+    # The same, but at the edges of the legends, whose kept pixels hold what was under
+    # their frame's antialiased rim when they were drawn.
+    rows_, cols = np.nonzero((drawn != blitted).any(axis=2))
+    height = drawn.shape[0]
+    boxes = [ax.get_legend().get_window_extent().padded(2) for ax in g.axes]
+    for y, x in zip(height - rows_, cols):
+        assert any(box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1 for box in boxes), (x, y)
+    g2 = graphs(12)
+    feed(g2, rows[:6])
+    assert (pixels(g2) != blitted).any(axis=2).sum() > 1000   # fewer epochs: fewer lines
+
+
+def test_budget_holds_back_costly_work():
+    """When full redraws and legends cost more than the budget allows, updates only blit
+    and the stale parts wait; once time has passed, they are done."""
+    clock = Clock()
+    g = graphs(None, clock)   # no planned epochs: the epoch axis grows, so limits change
+    rows = rows_for(10)
+    g.update(rows[:1], 1)
+    g.full_cost = g.legend_cost = 1.0          # as if each took a second
+    clock.now += 10.0                          # 10 s × BUDGET = 0.2 s: not enough
+    assert g.update(rows[:2], 2) == "blit"
+    assert g.acc_ax in g.legend_stale          # the new best epoch's legend waits
+    clock.now += 100.0                         # now 2 s of allowance
+    assert g.update(rows[:3], 3) == "full"
+    assert g.acc_ax.get_xlim()[1] == 3.5
+
+
+def test_user_zoom_is_kept():
+    g = graphs(20)
+    rows = rows_for(10)
+    feed(g, rows[:3])
+    g.acc_ax.set_ylim(90, 95)                  # the learner zoomed in
+    feed(g, rows)
+    assert g.acc_ax.get_ylim() == (90, 95)
+    assert g.loss_ax.get_xlim() == (0.5, 20.5)  # the other panels still follow the run
+
+
+def test_closed_window_ignores_updates():
+    g = graphs()
+    g.update(rows_for(1), 1)
+    g.close()
+    assert g.update(rows_for(2), 2) == "closed"
+    assert list(g.lines["train_loss"].get_xdata()) == [1]
+    assert g.keep_open() is True
+
+
+def test_saved_figure_has_the_lines():
+    """savefig draws the animated lines itself: a screenshot of the window holds them."""
+    g = graphs(5)
+    rows = rows_for(5)
+    feed(g, rows)
+    empty = graphs(5)
+    empty.update(rows[:1], None)
+    a, b = pixels(g), pixels(empty)
+    assert not np.array_equal(a, b)
+
+
+def test_open_returns_none_with_agg(monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert LiveGraphs.open("x") is None
+
+
+def test_open_returns_none_without_display(monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        assert LiveGraphs.open("x") is None
+
+
+WINDOW_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {tests!r})
+    from live_plots import LiveGraphs
+    from test_live_plots import rows_for, best_of
+    g = LiveGraphs.open("784-10 test", epochs=10)
+    assert g is not None, "no window"
+    rows = rows_for(5)
+    how = [g.update(rows[:n], best_of(rows[:n])) for n in range(1, 6)]
+    window = g.fig.canvas.manager.window
+    assert window.winfo_exists() and window.winfo_ismapped(), "window not shown"
+    assert list(g.lines["val_accuracy"].get_xdata()) == [1, 2, 3, 4, 5]
+    g.close()
+    assert g.update(rows, 5) == "closed"
+    print("ok", *how)
+""")
+
+
+@pytest.fixture
+def xvfb():
+    """A virtual X display :97 for the test, stopped after it."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed")
+    server = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "1400x900x24"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):   # up when its socket exists
+            if Path("/tmp/.X11-unix/X97").exists():
+                break
+            if server.poll() is not None:
+                pytest.skip("Xvfb :97 did not start (display in use?)")
+            time.sleep(0.1)
+        yield ":97"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_window_under_xvfb(xvfb):
+    pytest.importorskip("tkinter")
+    env = dict(os.environ, DISPLAY=xvfb, MPLBACKEND="TkAgg")
+    script = WINDOW_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "full", "blit", "blit", "blit", "blit"]

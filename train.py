@@ -312,7 +312,7 @@ def closing_lines(outcome, out: Output) -> None:
     elif outcome.status == "interrupted":
         # The command on a line of its own, whole, so that it can be copied.
         out.say(f"Interrupted ({outcome.reason}): kept the {done} committed. Continue with:")
-        out.say(f"  python train.py --resume {out.path(outcome.run_dir)}")
+        out.say(f"  python {out.path(HERE / 'train.py')} --resume {out.path(outcome.run_dir)}")
 
 
 # ---- the run -------------------------------------------------------------------------

@@ -14,11 +14,18 @@ own normalization, so the accuracy printed here is the test accuracy in the run'
 history.csv. This script parses, prints and decides what to show; the figures are
 in figures.py and the windows in windows.py.
 """
+# The SIGINT lines come first, as in train.py: until run_script starts main(), a Ctrl-C
+# (while NumPy and matplotlib import) exits quietly with 130 instead of printing an import
+# traceback. os and _signal are built in and already loaded, so this takes no time.
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+import _signal
+
+if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, lambda signum, frame: os._exit(130))
+
+import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +39,12 @@ import mnist_loader
 import plots
 import runs
 import windows
-from cli import OneLineParser
+from cli import OneLineParser, Output, run_script
+from interrupts import OutputLost
 from figures import Scores, confusion_matrix
 
 HERE = Path(__file__).resolve().parent
+PROG = "predict.py"
 DEFAULT_RUNS = HERE / "saved_files"
 TEST_SIZE = 6000            # the test split: t10k images 4000..9999
 DEFAULT_COUNT = 25          # images in a saved grid
@@ -65,7 +74,14 @@ class LoadedRun:
 
     @property
     def name(self) -> str:
-        return self.path.resolve().name
+        return readable(self.path.resolve().name)
+
+
+def readable(text: str) -> str:
+    """A file name as text a figure can draw. Under an ASCII locale (LC_ALL=C) the name's
+    UTF-8 bytes arrive as lone surrogates, which matplotlib refuses with a TypeError: they
+    are decoded back ('é'), and bytes that are not UTF-8 become the replacement character."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def open_run(args: argparse.Namespace) -> LoadedRun:
@@ -170,7 +186,7 @@ def _png_path(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
-        prog="predict.py",
+        prog=PROG,
         description="Score a trained run on the 6,000 test images and look through its "
                     "predictions (a window when there is a display, else a saved grid); "
                     "or classify your own digit (--image, --draw), see the confusion matrix "
@@ -214,68 +230,84 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def fail(message: str, code: int = 1) -> int:
-    print(f"predict.py: {' '.join(str(message).split())}", file=sys.stderr)
-    return code
+def refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (exit 2) for a flag given `=--`: argparse drops the '--' and stores an
+    empty list where one value belongs, which would fail later with a traceback."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.option_strings and action.nargs is None and isinstance(value, list) \
+                and value is not action.default:
+            parser.error(f"argument {'/'.join(action.option_strings)}: expected one value, not '--'")
+
+
+def fail(out: Output, message, code: int = 1) -> int:
+    """One line on stderr (a message that holds line breaks is joined), and the exit code."""
+    return out.fail(" ".join(str(message).split()), code)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    out = Output(PROG)
     try:
-        return run(args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        refuse_empty_values(parser, args)
+        return run(args, out)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into `head` or similar, which stopped reading
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 1
+    except OutputLost as err:
+        # Silent when the reader went away (`| head` wanted no more); a device that failed
+        # (a full disk) is worth a line on stderr.
+        if not err.reader_gone:
+            out.error(f"cannot write to standard output ({err.error.strerror or err.error}); stopped")
+        return err.exit_code
 
 
 NEEDS_A_DISPLAY = ("--draw needs a window to draw in: run it in a desktop session (or over "
                    "ssh -X, or under Xvfb) with a GUI toolkit for matplotlib, e.g. tkinter")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, out: Output) -> int:
     if args.draw and (args.save is not None or args.no_show):
-        return fail(f"{'--save' if args.save is not None else '--no-show'} does not go with --draw, "
-                    "which draws in a window and saves nothing", 2)
+        return fail(out, f"{'--save' if args.save is not None else '--no-show'} does not go with --draw, "
+                          "which draws in a window and saves nothing", 2)
     try:
         loaded = open_run(args)
     except runs.RunError as err:
-        return fail(err)
+        return fail(out, err)
     problem = protected_path(args.save, loaded.path)
     if problem:
-        return fail(problem)
+        return fail(out, problem)
     show = plots.display_available() and args.save is None and not args.no_show
     if args.draw:
-        return draw_digit(loaded)
+        return draw_digit(out, loaded)
     if args.features:
-        return show_features(args, loaded, show)
+        return show_features(out, args, loaded, show)
     if args.image is not None:
-        return classify_image(args, loaded, show)
+        return classify_image(out, args, loaded, show)
 
     try:
         test = loaded.load_test_set(args.data_dir)
     except mnist_loader.MnistError as err:
-        return fail(err)
+        return fail(out, err)
     t0 = time.perf_counter()
     scores = score(loaded.net, test.x, test.y)
     seconds = time.perf_counter() - t0
-    report(loaded, scores, seconds)
+    report(out, loaded, scores, seconds)
 
     pictures = figures.as_pictures(test.x, loaded.pixel_range)
     if args.confusion:
-        return show_confusion(args, loaded, scores, pictures, show)
+        return show_confusion(out, args, loaded, scores, pictures, show)
     mistakes_after = scores.mistakes[scores.mistakes >= args.start]
     if args.mistakes and not len(mistakes_after):
-        print(f"No mistakes among test images {args.start:,}–{len(scores.labels) - 1:,}: nothing to show.")
+        out.say(f"No mistakes among test images {args.start:,}–{len(scores.labels) - 1:,}: nothing to show.")
         return 0
     if show:
         # Keep the window's object referenced while it is open: matplotlib holds its
         # handlers only weakly, and a collected handler silently stops.
-        explorer = in_a_window(lambda: windows.open_explorer(pictures, scores, args.start,
-                                                             args.mistakes, loaded.name))
+        explorer = in_a_window(out, lambda: windows.open_explorer(pictures, scores, args.start,
+                                                                  args.mistakes, loaded.name))
         if explorer is not None:
-            print("Browsing the test images: → / space next, ← previous, m next mistake, "
+            out.say("Browsing the test images: → / space next, ← previous, m next mistake, "
                   "c confusion matrix, q quit.")
             windows.show()
             del explorer
@@ -294,23 +326,23 @@ def run(args: argparse.Namespace) -> int:
                             run_title(loaded), (what, accuracy_line(scores)))
     images = f"a grid of {len(chosen)} test image{'s' if len(chosen) > 1 else ''}"
     default = "predictions_mistakes.png" if args.mistakes else "predictions.png"
-    return save_output(fig, args, loaded.path / default, images)
+    return save_output(out, fig, args, loaded.path / default, images)
 
 
-def report(loaded: LoadedRun, scores: Scores, seconds: float) -> None:
+def report(out: Output, loaded: LoadedRun, scores: Scores, seconds: float) -> None:
     """The printed report: accuracy, the run and its weights, per-digit table, confusion matrix."""
-    print(accuracy_line(scores))
-    print(f"Run: {loaded.path} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
+    out.say(accuracy_line(scores))
+    out.say(f"Run: {loaded.path} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
           f"scored in {1000 * seconds:.0f} ms")
     recorded = loaded.recorded_accuracy
     if recorded is not None and round(recorded * len(scores.labels)) != scores.right:
-        print(f"Note: the run recorded {100 * recorded:.2f} % on these images when it was trained; "
+        out.say(f"Note: the run recorded {100 * recorded:.2f} % on these images when it was trained; "
               "its weights or the MNIST files have changed since.")
-    print()
-    print(per_digit_table(scores))
-    print()
-    print(confusion_table(confusion_matrix(scores.labels, scores.predicted)))
-    print()
+    out.say()
+    out.say(per_digit_table(scores))
+    out.say()
+    out.say(confusion_table(confusion_matrix(scores.labels, scores.predicted)))
+    out.say()
 
 
 def run_title(loaded: LoadedRun) -> str:
@@ -338,50 +370,50 @@ def default_path_note(args) -> str:
     return f" ({'--no-show' if args.no_show else 'no window'}; --save FILE.png picks the path)"
 
 
-def in_a_window(make: Callable):
+def in_a_window(out: Output, make: Callable):
     """make() a window and return what it returns, or None with a note when no
     window can be opened (the caller then saves the figure instead)."""
     if plots.interactive_backend() is None:
-        print("No interactive matplotlib backend (install tkinter, for example): saving instead.")
+        out.say("No interactive matplotlib backend (install tkinter, for example): saving instead.")
         return None
     try:
         return make()
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (Tk with an
         # unreachable display raises TclError, Qt others); the figure is saved instead
-        print(f"Cannot open a window ({type(err).__name__}: {' '.join(str(err).split())}); "
+        out.say(f"Cannot open a window ({type(err).__name__}: {' '.join(str(err).split())}); "
               "saving instead.")
         return None
 
 
 # ---- the modes ---------------------------------------------------------------------------------
 
-def show_confusion(args, loaded: LoadedRun, scores: Scores, pictures: np.ndarray, show: bool) -> int:
+def show_confusion(out: Output, args, loaded: LoadedRun, scores: Scores, pictures: np.ndarray, show: bool) -> int:
     """--confusion: the clickable matrix in a window, or the heatmap saved."""
     if show:
-        explorer = in_a_window(lambda: windows.open_explorer(pictures, scores, args.start, args.mistakes,
-                                                             loaded.name, matrix_first=True))
+        explorer = in_a_window(out, lambda: windows.open_explorer(
+            pictures, scores, args.start, args.mistakes, loaded.name, matrix_first=True))
         if explorer is not None:  # referenced while open, as in run()
-            print("The confusion matrix: click a cell to browse its test images "
+            out.say("The confusion matrix: click a cell to browse its test images "
                   "(Escape back to the matrix), q quit.")
             windows.show()
             del explorer
             return 0
     fig = figures.draw_confusion(confusion_matrix(scores.labels, scores.predicted), run_title(loaded))
-    return save_output(fig, args, loaded.path / "predictions_confusion.png", "the confusion matrix")
+    return save_output(out, fig, args, loaded.path / "predictions_confusion.png", "the confusion matrix")
 
 
-def show_features(args, loaded: LoadedRun, show: bool) -> int:
+def show_features(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     """--features: the first layer's weights as pictures, in a window or saved."""
     title = f"{run_title(loaded)}, {loaded.weights}"
     if show:
-        fig = in_a_window(lambda: windows.open_figure(
+        fig = in_a_window(out, lambda: windows.open_figure(
             lambda f: figures.draw_features(loaded.net, title, f),
             f"What the first layer learned — {loaded.name}"))
         if fig is not None:
             windows.show()
             return 0
     fig = figures.draw_features(loaded.net, title)
-    return save_output(fig, args, loaded.path / "predictions_features.png",
+    return save_output(out, fig, args, loaded.path / "predictions_features.png",
                        "the first layer's weights as pictures")
 
 
@@ -398,76 +430,77 @@ def drawing_reader(loaded: LoadedRun) -> Callable[[np.ndarray], tuple[np.ndarray
     return see
 
 
-def draw_digit(loaded: LoadedRun) -> int:
+def draw_digit(out: Output, loaded: LoadedRun) -> int:
     """--draw: the drawing window; without one, a one-line error."""
     if not plots.display_available():
-        return fail(NEEDS_A_DISPLAY)
+        return fail(out, NEEDS_A_DISPLAY)
     if plots.interactive_backend() is None:
-        return fail("--draw needs a window, but matplotlib has no GUI toolkit here: install "
-                    "tkinter (e.g. apt install python3-tk) or set MPLBACKEND to a GUI backend")
+        return fail(out, "--draw needs a window, but matplotlib has no GUI toolkit here: install "
+                          "tkinter (e.g. apt install python3-tk) or set MPLBACKEND to a GUI backend")
     try:
         window = windows.open_draw(drawing_reader(loaded), f"{run_title(loaded)}, {loaded.weights}")
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (see in_a_window)
-        return fail(f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
-    print("Draw a digit with the mouse: c or right click clears, q quits.")
+        return fail(out, f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
+    out.say("Draw a digit with the mouse: c or right click clears, q quits.")
     windows.show()
     del window  # referenced until the window closed, as in run()
     return 0
 
 
-def classify_image(args, loaded: LoadedRun, show: bool) -> int:
+def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     """--image: preprocess a picture of a digit, predict it, print and show or save the result."""
     ignored = [f for f, on in (("--mistakes", args.mistakes), ("--count", args.count != DEFAULT_COUNT),
                                ("--start", args.start != 0)) if on]
     if ignored:
-        print(f"Note: {', '.join(ignored)} apply to the test images and are ignored with --image.")
+        out.say(f"Note: {', '.join(ignored)} apply to the test images and are ignored with --image.")
     try:
         original = digit_image.read_image(args.image)
         prepared = digit_image.preprocess(original, str(args.image))
     except digit_image.DigitImageError as err:
-        return fail(err)
+        return fail(out, err)
     probs = loaded.net.predict_proba(loaded.normalize(prepared.pixels.reshape(1, -1)))[0]
     top = top_classes(probs)
-    print(f"Predicted: {top[0][0]}")
-    print("Top 3:" + "\n      ".join(f"  {d}  {100 * p:6.2f} %" for d, p in top))
-    print(f"Run: {loaded.path} ({loaded.summary}; {loaded.weights}); image "
+    image_name = readable(args.image.name)
+    out.say(f"Predicted: {top[0][0]}")
+    out.say("Top 3:" + "\n      ".join(f"  {d}  {100 * p:6.2f} %" for d, p in top))
+    out.say(f"Run: {loaded.path} ({loaded.summary}; {loaded.weights}); image "
           f"{original.shape[1]}×{original.shape[0]}, "
           + ("dark ink on light paper (inverted)" if prepared.inverted else "light ink on dark"))
     if show:
-        fig = in_a_window(lambda: windows.open_figure(
-            lambda f: figures.draw_own_digit(original, prepared.pixels, probs, args.image.name, f),
-            f"{args.image.name}: predicted {top[0][0]} ({100 * top[0][1]:.1f} %)", (10, 4)))
+        fig = in_a_window(out, lambda: windows.open_figure(
+            lambda f: figures.draw_own_digit(original, prepared.pixels, probs, image_name, f),
+            f"{image_name}: predicted {top[0][0]} ({100 * top[0][1]:.1f} %)", (10, 4)))
         if fig is not None:
             windows.show()
             return 0
-    fig = figures.draw_own_digit(original, prepared.pixels, probs, args.image.name)
-    return save_output(fig, args, loaded.path / f"prediction_{args.image.stem}.png",
+    fig = figures.draw_own_digit(original, prepared.pixels, probs, image_name)
+    return save_output(out, fig, args, loaded.path / f"prediction_{args.image.stem}.png",
                        "the picture and its 28×28 version")
 
 
 # ---- writing figures ------------------------------------------------------------------------
 
-def save_output(fig, args, default: Path, what: str) -> int:
+def save_output(out: Output, fig, args, default: Path, what: str) -> int:
     """Write fig to --save, else to its default path in the run folder, and say where.
 
     A --save path that cannot be written is an error (exit 1); a default path that cannot
     be written (a read-only run folder) is said in one line, and the exit code stays 0:
     the printed report, the main result, is complete."""
     path = args.save or default
-    code = save(fig, path, quiet=args.save is None)
+    code = save(out, fig, path, quiet=args.save is None)
     if code:
         return code if args.save is not None else 0
-    print(f"Saved {what} to {path}" + default_path_note(args))
+    out.say(f"Saved {what} to {path}" + default_path_note(args))
     return 0
 
 
-def save(fig, path: Path, quiet: bool = False) -> int:
+def save(out: Output, fig, path: Path, quiet: bool = False) -> int:
     """Write fig to path atomically; 0, or the exit code of a one-line error."""
     fix = "pass --save FILE.png to write it elsewhere" if quiet else "choose another --save path"
     for parent in path.parents:  # a file where a folder should be: say so plainly
         if parent.exists():
             if not parent.is_dir():
-                return fail(f"cannot write {path}: {parent} is a file, not a folder; {fix}")
+                return fail(out, f"cannot write {path}: {parent} is a file, not a folder; {fix}")
             break
     try:
         if path.parent != Path(""):
@@ -477,9 +510,9 @@ def save(fig, path: Path, quiet: bool = False) -> int:
         reason = err.strerror or str(err)
         if err.filename and str(err.filename) != str(path):  # e.g. a parent that is a file
             reason += f": {err.filename}"
-        return fail(f"cannot write {path} ({reason}); {fix}")
+        return fail(out, f"cannot write {path} ({reason}); {fix}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -483,7 +483,7 @@ def test_without_a_window_backend_the_grid_is_saved(runs_dir, mnist_dir, tmp_pat
 
 
 def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
-    def interrupted(args):
+    def interrupted(args, out):
         raise KeyboardInterrupt
     monkeypatch.setattr(predict, "run", interrupted)
     assert predict.main([]) == 130

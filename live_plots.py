@@ -11,11 +11,11 @@ epoch, and so does drawing a legend's text; so most updates draw the lines alone
 panels' limits are chosen to last (the epoch axis spans the planned epochs; accuracy
 reaches up to 100 %, loss and learning rate down to 0, with headroom on the other side),
 the lines and legends are `animated` (left out of full drawings), and an update pastes
-the lines, then the legends' saved pixels, over the saved background (blitting). The
-costly work, a full redraw when a panel's limits must change and a legend's new text (a
-new best epoch), is done only while the updates so far have taken under BUDGET of the
-time since the window opened; else it waits (the lines still move: a lagging legend or a
-line past a panel's edge catches up a few epochs later). The end lays the whole history
+the lines, then the legends' saved pixels, over the saved background (blitting). A full
+redraw, when a panel's limits must change, is done only while the updates so far have
+taken under BUDGET of the time since the window opened; else it waits (the lines still
+move; a line past a panel's edge is clipped until then). A legend is drawn anew only when
+it changes (a new best epoch). The end lays the whole history
 out as plot_history does.
 benchmarks/live_plots_speed.py measures all of this.
 
@@ -100,7 +100,6 @@ class LiveGraphs:
         self.opened_at: float | None = None   # when the first update showed the window
         self.spent = 0.0             # seconds all later updates took
         self.full_cost = 0.0         # seconds the last full redraw took
-        self.legend_cost = 0.0       # seconds the last drawing of a legend took
         self.full_redraws = self.blits = 0
         # One row of three panels, fixed margins: a layout engine would re-run at every
         # full redraw, and panels that shift as tick labels change are hard to read.
@@ -219,7 +218,7 @@ class LiveGraphs:
             self._full_redraw()
             how = "full"
         else:
-            self._blit(new_legends=allowance >= self.legend_cost)
+            self._blit()
             how = "blit"
         self.spent += self.clock() - start
         return how
@@ -254,7 +253,7 @@ class LiveGraphs:
         if getattr(canvas, "supports_blit", False):
             self.background = canvas.copy_from_bbox(self.fig.bbox)
         self.legend_pixels.clear()   # a resize or a new layout moved them
-        self._draw_lines(new_legends=True)
+        self._draw_lines()
 
     def _full_redraw(self) -> None:
         start = self.clock()
@@ -272,19 +271,20 @@ class LiveGraphs:
         self.full_redraws += 1
         self.full_cost = self.clock() - start
 
-    def _blit(self, new_legends: bool = True) -> None:
+    def _blit(self) -> None:
         canvas = self.fig.canvas
         if self.background is not None:
             canvas.restore_region(self.background)
-            self._draw_lines(new_legends)
+            self._draw_lines()
             canvas.blit(self.fig.bbox)
             self.blits += 1
         canvas.flush_events()   # a resize, a zoom: still answered
 
-    def _draw_lines(self, new_legends: bool) -> None:
+    def _draw_lines(self) -> None:
         """The lines, then the legends over them. A legend's text costs far more to draw
-        than the lines, so its pixels are kept and pasted; a changed legend is drawn anew
-        when new_legends (the budget allows), else its old pixels stay a while."""
+        than the lines, so its pixels are kept and pasted until it changes; a changed one
+        is drawn at once, budget or not (a legend naming another best epoch than the
+        star's would mislead)."""
         canvas = self.fig.canvas
         blit = getattr(canvas, "supports_blit", False)
         for ax in self.axes:
@@ -293,16 +293,14 @@ class LiveGraphs:
             legend = ax.get_legend()
             if legend is None:
                 continue
-            if ax in self.legend_pixels and (ax not in self.legend_stale or not new_legends):
+            if ax in self.legend_pixels and ax not in self.legend_stale:
                 canvas.restore_region(self.legend_pixels[ax])
                 continue
-            start = self.clock()
             ax.draw_artist(legend)
             if blit:   # a pixel more each side: the frame's antialiased edge
                 self.legend_pixels[ax] = canvas.copy_from_bbox(
                     legend.get_window_extent().padded(1))
             self.legend_stale.discard(ax)
-            self.legend_cost = self.clock() - start
 
     def _set_lines(self) -> None:
         """The lines, best-epoch marker and legends for self.rows (no drawing)."""

@@ -184,17 +184,18 @@ def test_blit_shows_new_lines_and_matches_a_full_drawing():
     assert (pixels(g2) != blitted).any(axis=2).sum() > 1000   # fewer epochs: fewer lines
 
 
-def test_budget_holds_back_costly_work():
-    """When full redraws and legends cost more than the budget allows, updates only blit
-    and the stale parts wait; once time has passed, they are done."""
+def test_budget_holds_back_full_redraws():
+    """When a full redraw costs more than the budget allows, updates only blit and the
+    limits wait; once enough time has passed, they change."""
     clock = Clock()
     g = graphs(None, clock)   # no planned epochs: the epoch axis grows, so limits change
     rows = rows_for(10)
     g.update(rows[:1], 1)
-    g.full_cost = g.legend_cost = 1.0          # as if each took a second
+    g.full_cost = 1.0                          # as if a full redraw took a second
     clock.now += 10.0                          # 10 s × BUDGET = 0.2 s: not enough
     assert g.update(rows[:2], 2) == "blit"
-    assert g.acc_ax in g.legend_stale          # the new best epoch's legend waits
+    assert g.acc_ax.get_xlim()[1] == 1.5       # the epoch axis waits
+    assert not g.legend_stale                  # the legend names the new best epoch at once
     clock.now += 100.0                         # now 2 s of allowance
     assert g.update(rows[:3], 3) == "full"
     assert g.acc_ax.get_xlim()[1] == 3.5

@@ -21,7 +21,7 @@ import runs
 import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGACY_SOURCE = ROOT / "saved_files" / "study" / "0h-sgd-normal-xavier"
+LEGACY_SOURCE = ROOT / "tests" / "fixtures" / "legacy-best-model"  # a run saved in the first format
 BASE = dict(layers=1, normalization="normal", init="xavier", activation="relu", l1=False,
             decay=False, optimizer="momentum", epochs=2, limit=500)
 SEEDS = (11, 12, 13)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -581,3 +583,207 @@ def test_bad_images_are_named_in_one_line(runs_dir, tmp_path):
 ])
 def test_bad_flags_are_one_line_usage_errors(tmp_path, flags, needle):
     assert_one_line_error(predict_py("--runs-dir", tmp_path, *flags), needle, code=2)
+
+
+# ---- a hostile world: pipes that close, full or closed streams, ASCII locales, early Ctrl-C ------
+
+BEST_MODEL = ROOT / "saved_files" / "best-model"
+
+
+def _hostile_env(mnist_dir: Path, **extra: str) -> dict:
+    """Headless (no DISPLAY), MNIST from the fixture's folder, and the given variables."""
+    e = {k: v for k, v in env(mnist_dir).items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    e.update(extra)
+    return e
+
+
+@pytest.fixture
+def model_copy(tmp_path) -> Path:
+    """A copy of the shipped model, so that its default output files land in tmp_path."""
+    return Path(shutil.copytree(BEST_MODEL, tmp_path / "best-model"))
+
+
+def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
+    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
+    parser = predict.build_parser()
+    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(flags) == 13   # every flag of predict.py: a new one is tested without listing it
+    for flag in flags:
+        with pytest.raises(SystemExit) as stop:
+            predict.main([f"{flag}=--"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, flag
+        assert err.count("\n") == 1 and err.startswith("predict.py: error: ") and flag in err, err
+
+
+@pytest.mark.slow
+def test_double_dash_value_through_the_real_program(tmp_path):
+    for flag in ("--run", "--start", "--weights", "--save"):
+        assert_one_line_error(predict_py(f"{flag}=--", "--runs-dir", tmp_path), flag, "'--'", code=2)
+
+
+@pytest.mark.slow
+def test_a_reader_that_leaves_ends_quietly_at_every_line_count(model_copy, mnist_dir, tmp_path):
+    """`predict.py | head -N` in a real shell pipeline, N = 1..30 (the report is about 30
+    lines): exit 141 (the reader left) or 0 (it read everything), nothing on stderr."""
+    whole = subprocess.run([sys.executable, str(ROOT / "predict.py"), "--run", str(model_copy)],
+                           capture_output=True, text=True, env=_hostile_env(mnist_dir), cwd=ROOT, timeout=120)
+    assert whole.returncode == 0 and whole.stderr == "", whole.stderr
+    lines = whole.stdout.splitlines()
+    assert 25 <= len(lines) <= 31
+    err = tmp_path / "stderr.txt"
+    command = (f"{shlex.quote(sys.executable)} predict.py --run {shlex.quote(str(model_copy))} "
+               f"2>{shlex.quote(str(err))} | head -LINES; " 'echo "status ${PIPESTATUS[0]}" >&2')
+    for n in range(1, 31):
+        done = subprocess.run(["bash", "-c", command.replace("LINES", str(n))], capture_output=True, text=True,
+                              env=_hostile_env(mnist_dir), cwd=ROOT, timeout=120)
+        status = int(done.stderr.split("status ")[-1])
+        assert status in (141, 0), (n, status, err.read_text())
+        assert err.read_text() == "", (n, err.read_text())
+        timing = re.compile(r"scored in \d+ ms")   # the one line that differs between runs
+        assert [timing.sub("", t) for t in done.stdout.splitlines()] == [timing.sub("", t) for t in lines[:n]]
+
+
+@pytest.mark.slow
+def test_stdout_on_a_full_device_is_one_line_and_exit_1(model_copy, mnist_dir):
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, str(ROOT / "predict.py"), "--run", str(model_copy)],
+                              stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=_hostile_env(mnist_dir), cwd=ROOT, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["predict.py: cannot write to standard output "
+                                        "(No space left on device); stopped"]
+
+
+@pytest.mark.slow
+def test_closed_stderr_neither_crashes_nor_hides_the_exit_code(model_copy, mnist_dir, tmp_path):
+    """`2>&-`: a good run still reports (exit 0); a bad one exits 1 with its line on stdout."""
+    def closed_stderr(*args):
+        return subprocess.run(["bash", "-c", '"$@" 2>&-', "bash", sys.executable, "predict.py", *map(str, args)],
+                              capture_output=True, text=True, env=_hostile_env(mnist_dir), cwd=ROOT, timeout=120)
+    done = closed_stderr("--run", model_copy)
+    assert done.returncode == 0 and done.stdout.startswith("Test accuracy: ")
+    assert (model_copy / "predictions.png").is_file()
+    done = closed_stderr("--run", tmp_path / "nothing")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [f"predict.py: {tmp_path / 'nothing'}: no such run folder"]
+    done = closed_stderr("--count", "zero")
+    assert done.returncode == 2 and "Traceback" not in done.stdout
+
+
+ASCII_WORLDS = {"PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
+                "LC_ALL=C PYTHONUTF8=0": {"LC_ALL": "C", "PYTHONUTF8": "0", "LANG": "C"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", list(ASCII_WORLDS))
+def test_an_ascii_only_output_degrades_and_never_crashes(mnist_dir, tmp_path, world):
+    """A run folder and a picture named with 'é', output with '×' and '–', help with '—':
+    under an ASCII encoding every mode finishes, '?' standing in for what it cannot write."""
+    run = Path(shutil.copytree(BEST_MODEL, tmp_path / "modèle é"))
+    picture = tmp_path / "chiffre é.png"
+    image = np.full((60, 40, 3), 255, np.uint8)
+    image[10:50, 18:23] = 0   # a dark 1 on white paper
+    mpimg.imsave(picture, image)
+    e = _hostile_env(mnist_dir, **ASCII_WORLDS[world])
+
+    def run_ascii(*args):
+        done = subprocess.run([sys.executable, str(ROOT / "predict.py"), *map(str, args)], capture_output=True,
+                              env=e, cwd=ROOT, timeout=120)
+        assert b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+        assert done.stdout.isascii() and done.stderr.isascii()
+        return done
+    done = run_ascii("--help")
+    assert done.returncode == 0 and b"--mistakes" in done.stdout
+    done = run_ascii("--run", run, "--mistakes")
+    assert done.returncode == 0 and done.stdout.startswith(b"Test accuracy: ")
+    assert b"mod?" in done.stdout and b"Test images" not in done.stdout
+    assert (run / "predictions_mistakes.png").is_file()
+    done = run_ascii("--run", run, "--image", picture)
+    assert done.returncode == 0 and b"Predicted: " in done.stdout and b"28?28" in done.stdout
+    assert (run / "prediction_chiffre é.png").is_file()
+    for mode in ("--confusion", "--features"):
+        assert run_ascii("--run", run, mode, "--no-show").returncode == 0
+    done = run_ascii("--run", tmp_path / "rien é")
+    assert done.returncode == 1 and done.stderr.count(b"\n") == 1 and b"no such run folder" in done.stderr
+
+
+# Runs predict.py as `python predict.py` would, once the interpreter has started and the script
+# is compiled, and says so on the pipe numbered argv[1] (as in test_train.py): the delays count
+# from predict.py's first line. Before it, a Ctrl-C is the interpreter's to report.
+LAUNCHER = """
+import os, sys
+ready, path = int(sys.argv[1]), sys.argv[2]
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(path))
+with open(path, encoding="utf-8") as f:
+    code = compile(f.read(), path, "exec")
+os.write(ready, b"ready")
+os.close(ready)
+exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_modules_import_exits_130_quietly(model_copy, mnist_dir, tmp_path):
+    """SIGINT 0-0.8 s after predict.py's first line, 30 times: never a traceback, always exit
+    130 (or 0 when it finished first). The child runs with -S, its packages through PYTHONPATH:
+    this machine's site-packages holds a .pth file, not the project's, that imports certifi
+    in every interpreter start."""
+    import random
+    import sysconfig
+    from conftest import popen_default_sigint
+    paths = os.pathsep.join(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+    e = _hostile_env(mnist_dir, PYTHONPATH=paths)
+    rng = random.Random(2)
+    results = []
+    for i in range(30):
+        delay = rng.uniform(0, 0.8)
+        ready_r, ready_w = os.pipe()
+        proc = popen_default_sigint(
+            [sys.executable, "-S", "-c", LAUNCHER, str(ready_w), str(ROOT / "predict.py"), "--run", str(model_copy),
+             "--save", str(tmp_path / f"grid{i}.png")], cwd=ROOT, env=e,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(ready_w,))
+        os.close(ready_w)
+        assert os.read(ready_r, 5) == b"ready"
+        os.close(ready_r)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        results.append((round(delay, 3), proc.returncode, (stdout + stderr).decode(errors="replace")))
+    bad = [r for r in results if r[1] not in (130, 0) or "Traceback" in r[2] or "KeyboardInterrupt" in r[2]]
+    assert not bad, bad
+    assert any(r[1] == 130 for r in results)
+
+
+@pytest.mark.slow
+def test_four_at_once_on_one_run_folder_all_succeed(model_copy, mnist_dir):
+    """Four headless predict.py with the default output write the same predictions.png: each
+    through its own temporary file, so all succeed and no temporary file is left."""
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "predict.py"), "--run", str(model_copy)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_hostile_env(mnist_dir), cwd=ROOT) for _ in range(4)]
+    results = [(p.communicate(timeout=180), p.returncode) for p in procs]
+    for (stdout, stderr), code in results:
+        assert code == 0 and stderr == "", stderr
+        assert f"Saved a grid of 25 test images to {model_copy / 'predictions.png'}" in stdout
+    assert mpimg.imread(model_copy / "predictions.png").ndim == 3
+    assert sorted(p.name for p in model_copy.iterdir() if p.name.startswith(".")) == []
+
+
+def test_unreadable_folders_beside_the_runs_do_not_stop_the_run_search(tmp_path, capsys):
+    """saved_files/ with a lost+found whose run.json is a folder, a plain file, a folder whose
+    run.json nests 100,000 brackets, a dangling link and a link loop: the one real run is chosen."""
+    runs_dir = tmp_path / "saved_files"
+    shutil.copytree(BEST_MODEL, runs_dir / "best-model")
+    (runs_dir / "lost+found" / "run.json").mkdir(parents=True)
+    (runs_dir / "notes.txt").write_text("not a run\n")
+    (runs_dir / "deep").mkdir()
+    (runs_dir / "deep" / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    (runs_dir / "dangling").symlink_to(tmp_path / "nowhere")
+    (runs_dir / "loop").symlink_to(runs_dir / "loop")
+    loaded = predict.open_run(SimpleNamespace(run=None, runs_dir=runs_dir, weights="best"))
+    assert loaded.path == runs_dir / "best-model"
+    save = tmp_path / "features.png"
+    assert predict.main(["--runs-dir", str(runs_dir), "--features", "--save", str(save)]) == 0
+    assert save.is_file() and capsys.readouterr().err == ""

@@ -266,3 +266,109 @@ def test_missing_data_download_refused_exits_1_one_line(good_run, tmp_path):
     proc = run_predict(["--run", good_run, "--no-show", "--data-dir", data, "--save", tmp_path / "g.png"])
     assert_fails(proc, 1, "could not download", "from any mirror", str(data))
     assert list(data.iterdir()) == []
+
+
+# ---- run.json corrupted key by key: one line naming the file and the key ---------------------
+
+def _record_edit(change):
+    """A damage that loads run.json, lets change(record) edit it and writes it back
+    (json writes NaN and 1e308 as Python reads them)."""
+    def damage(run: Path) -> None:
+        path = run / "run.json"
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+    return damage
+
+
+def _set(*keys_and_value):
+    """change(record): set record[k1][k2]... to the value (KeyError: remove the key)."""
+    *keys, value = keys_and_value
+
+    def change(record):
+        for key in keys[:-1]:
+            record = record[key]
+        if value is KeyError:
+            record.pop(keys[-1])
+        else:
+            record[keys[-1]] = value
+    return change
+
+
+def _best_after_last(record):
+    record["best"] = {**record["best"], "epoch": record["last"]["epoch"] + 1,
+                      "checkpoint": f"checkpoints/epoch-{record['last']['epoch'] + 1:04d}"}
+
+
+RECORD_CASES = [  # (id, damage, the words the line must hold besides run.json)
+    ("format-missing", _set("format", KeyError), "format"),
+    ("format-text", _set("format", "2"), "format"),
+    ("config-a-number", _set("config", 7), "configuration is not a JSON object"),
+    ("config-layers-text", _set("config", "layers", "1"), "layers"),
+    ("config-layer_sizes-a-number", _set("config", "layer_sizes", 784), "layer_sizes"),
+    ("config-epochs-0", _set("config", "epochs", 0), "epochs"),
+    ("config-learning_rate-nan", _set("config", "learning_rate", float("nan")), "learning_rate"),
+    ("config-optimizer-missing", _set("config", "optimizer", KeyError), "missing key(s) optimizer"),
+    ("normalization-missing", _set("normalization", KeyError), "normalization"),
+    ("normalization-std-1e-320", _set("normalization", "std", 1e-320), "std"),
+    ("normalization-mean-1e300", _set("normalization", "mean", 1e300), "mean"),
+    ("normalization-kind-simple", _set("normalization", "kind", "simple"), "normalization"),
+    ("status-unknown", _set("status", "paused"), "status"),
+    ("status-missing", _set("status", KeyError), "status"),
+    ("started-without-utc-offset", _set("started", "2024-03-01T12:00:00"), "started"),
+    ("started-a-number", _set("started", 1709294400), "started"),
+    ("ended-not-a-time", _set("ended", "yesterday"), "ended"),
+    ("sizes-a-list", _set("sizes", [500, 500, 6000]), "sizes"),
+    ("sizes-train-0", _set("sizes", "train", 0), "sizes.train"),
+    ("versions-a-number", _set("versions", "numpy", 2), "versions"),
+    ("epochs_completed-text", _set("epochs_completed", "1"), "epochs_completed"),
+    ("epochs_completed-beyond-last", _set("epochs_completed", 5), "epochs_completed"),
+    ("train_seconds-negative", _set("train_seconds", -1), "train_seconds"),
+    ("last-a-list", _set("last", [1, 2]), "last"),
+    ("last-a-string", _set("last", "checkpoints/epoch-0001"), "last"),
+    ("last-test_accuracy-nan", _set("last", "test_accuracy", float("nan")), "last.test_accuracy"),
+    ("last-val_loss-1e308", _set("last", "val_loss", 1e308), "last.val_loss"),
+    ("last-epoch-true", _set("last", "epoch", True), "last.epoch"),
+    ("last-checkpoint-another-folder", _set("last", "checkpoint", "../other/checkpoints/epoch-0001"),
+     "last.checkpoint"),
+    ("best-checkpoint-another-folder", _set("best", "checkpoint", "/tmp/checkpoints/epoch-0001"),
+     "best.checkpoint"),
+    ("best-missing", _set("best", KeyError), "best"),
+    ("best-epoch-after-last", _best_after_last, "best"),
+    ("best-val_accuracy-1.5", _set("best", "val_accuracy", 1.5), "best.val_accuracy"),
+]
+
+
+@pytest.mark.parametrize("damage,key", [c[1:] for c in RECORD_CASES], ids=[c[0] for c in RECORD_CASES])
+def test_each_corrupted_key_of_run_json_is_named_in_one_line(broken, tmp_path, capsys, damage, key):
+    """A copy of a real run's run.json, damaged in one key: predict.py exits 1 with one line
+    naming run.json and the key, and writes nothing."""
+    import predict
+    _record_edit(damage)(broken)
+    before = snapshot(broken)
+    save = tmp_path / "features.png"
+    code = predict.main(["--run", str(broken), "--features", "--save", str(save)])
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    assert err.count("\n") == 1 and err.startswith("predict.py: "), err
+    assert str(broken / "run.json") in err and key in err, err
+    assert not save.exists() and snapshot(broken) == before
+
+
+@pytest.mark.parametrize("case", ["nested-brackets", "a-number", "weight-overflows-float32"])
+def test_a_record_or_weights_beyond_reason_are_named_in_one_line(broken, tmp_path, capsys, case):
+    """100,000 nested brackets (RecursionError in json), a record that is a number, and a
+    weight that is finite in float64 but not in float32 (1e39): one line each, exit 1."""
+    import predict
+    if case == "nested-brackets":
+        (broken / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+        needles = [str(broken / "run.json"), "nested too deeply"]
+    elif case == "a-number":
+        (broken / "run.json").write_text("12")
+        needles = [str(broken / "run.json"), "not a JSON object"]
+    else:
+        _edit_csv(broken, "weights_1.csv", lambda t: _set_cell(t, "1e39"))
+        needles = [str(ck(broken) / "weights_1.csv")]
+    code = predict.main(["--run", str(broken), "--features", "--save", str(tmp_path / "f.png")])
+    out, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and all(n in err for n in needles), err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -336,3 +337,71 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     assert first.startswith(b"run")
     assert err == ""
     assert proc.returncode in (0, 141)
+
+
+# ---- a hostile world: =--, pipes that close, a full stdout, closed stderr, ASCII locales -------
+
+def compare_py(*args, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", **(env_extra or {})}
+    env.pop("DISPLAY", None)
+    return subprocess.run([sys.executable, str(ROOT / "compare.py"), *map(str, args)], cwd=ROOT,
+                          env=env, timeout=120, **kwargs)
+
+
+def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
+    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
+    parser = compare.build_parser()
+    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(flags) == 5
+    for flag in flags:
+        with pytest.raises(SystemExit) as stop:
+            compare.main([f"{flag}=--"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, flag
+        assert err.count("\n") == 1 and err.startswith("compare.py: error: ") and flag in err, err
+
+
+def test_the_table_to_a_reader_that_leaves_and_to_a_full_device(runs_root, tmp_path):
+    """`| head -N` for every line count: exit 141 or 0, silent; /dev/full: one line, exit 1;
+    stderr closed: the table still prints, exit 0."""
+    whole = compare_py("--runs-dir", runs_root, capture_output=True, text=True)
+    assert whole.returncode == 0 and whole.stderr == ""
+    lines = whole.stdout.splitlines()
+    err = tmp_path / "stderr.txt"
+    for n in range(1, len(lines) + 1):
+        command = (f"{shlex.quote(sys.executable)} compare.py --runs-dir {shlex.quote(str(runs_root))} "
+                   f"2>{shlex.quote(str(err))} | head -{n}; " 'echo "status ${PIPESTATUS[0]}" >&2')
+        done = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert int(done.stderr.split("status ")[-1]) in (141, 0) and err.read_text() == "", (n, err.read_text())
+        assert done.stdout.splitlines() == lines[:n]
+    with open("/dev/full", "w") as full:
+        done = compare_py("--runs-dir", runs_root, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["compare.py: cannot write to standard output (No space left on device); stopped"]
+    done = subprocess.run(["bash", "-c", '"$@" 2>&-', "bash", sys.executable, "compare.py", "--runs-dir", str(runs_root)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == whole.stdout
+
+
+@pytest.mark.parametrize("world", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}],
+                         ids=["PYTHONIOENCODING=ascii", "LC_ALL=C"])
+def test_ascii_only_output_with_accented_run_names_degrades(runs_root, tmp_path, world):
+    """Run folders named with 'é', under an ASCII encoding: the table, a graph (the names in
+    its legend) and --help finish, with '?' where a character cannot be written."""
+    here = tmp_path / "études"
+    here.mkdir()
+    for name in ("seed-11", "zero-hidden"):
+        shutil.copytree(runs_root / name, here / f"{name}-é")
+    for args in (["--runs-dir", here], [here / "seed-11-é", here / "zero-hidden-é", "--save", here / "g.png"],
+                 ["--help"]):
+        done = compare_py(*args, env_extra=world, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert b"Traceback" not in done.stderr and done.stdout.isascii() and done.stderr.isascii()
+    assert (here / "g.png").is_file()
+    assert b"seed-11-?" in compare_py("--runs-dir", here, env_extra=world, capture_output=True).stdout
+
+
+def test_legend_labels_are_drawable_text_for_surrogate_escaped_names():
+    assert compare.readable("run\udcc3\udca9") == "runé"
+    assert compare.readable("bad\udcff") == "bad\ufffd"
+    assert compare.readable("plain-é") == "plain-é"

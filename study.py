@@ -553,7 +553,7 @@ def _main(argv, out: Output) -> int:
         if isinstance(value, list):  # argparse turns a value of "--" into []
             p.error(f"--{key.replace('_', '-')} needs a value")
     import runs
-    from interrupts import Interrupted
+    from interrupts import Interrupted, OutputLost
     # Only the full study writes into Images/ and saved_files/study/, so a quick
     # version never replaces the published graphs.
     full = args.epochs == 40 and args.limit is None
@@ -567,6 +567,12 @@ def _main(argv, out: Output) -> int:
         return run_study(args, out)
     except (StudyError, runs.RunError) as err:
         return out.fail(str(err))
+    except OutputLost as err:
+        if err.reader_gone:  # `| head`: the reader wanted no more; nothing to say
+            return err.exit_code
+        out.error(f"cannot write to standard output ({err.error.strerror or err.error}); "
+                  "stopped; completed runs are kept, run study.py again to resume")
+        return err.exit_code
     except Interrupted as err:
         out.clear_line()
         out.error(f"interrupted ({err}); completed runs are kept, run study.py again to resume")

@@ -180,3 +180,60 @@ def test_images_dir_that_is_a_file_is_one_line(quick_study, mnist_dir, tmp_path)
                      "--images-dir", target, mnist_dir=mnist_dir)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "--images-dir" in proc.stderr and target.read_text() == "x"
+
+
+# ---- a hostile world: =--, a reader that leaves, a full stdout, ASCII locales -----------------
+
+def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
+    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
+    parser = study.build_parser()
+    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(flags) == 12
+    for flag in flags:
+        with pytest.raises(SystemExit) as stop:
+            study.main([f"{flag}=--"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2, flag
+        assert err.count("\n") == 1 and err.startswith("study.py: error: ") and flag in err, err
+
+
+def test_a_reader_that_leaves_is_silent_and_a_full_stdout_is_one_line(quick_study, mnist_dir, tmp_path):
+    """The finished quick study again (nothing to train), into `| head -N` for every line
+    count: exit 141 or 0 and nothing on stderr; into /dev/full: one line, exit 1."""
+    import shlex
+    out, _ = quick_study
+    args = ["--epochs", 2, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", out]
+    whole = run_study(*args, mnist_dir=mnist_dir)
+    assert whole.returncode == 0 and whole.stderr == "", whole.stderr
+    lines = whole.stdout.splitlines()
+    err = tmp_path / "stderr.txt"
+    env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg"}
+    for n in range(1, len(lines) + 1):
+        command = (" ".join(shlex.quote(str(a)) for a in [sys.executable, "study.py", *args]) +
+                   f" 2>{shlex.quote(str(err))} | head -{n}; " 'echo "status ${PIPESTATUS[0]}" >&2')
+        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+        assert int(done.stderr.split("status ")[-1]) in (141, 0) and err.read_text() == "", (n, err.read_text())
+        assert done.stdout.splitlines()[:1] == lines[:1]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, str(ROOT / "study.py"), *map(str, args)], cwd=ROOT, env=env,
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["study.py: cannot write to standard output (No space left on device); "
+                                        "stopped; completed runs are kept, run study.py again to resume"]
+
+
+@pytest.mark.parametrize("world", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}],
+                         ids=["PYTHONIOENCODING=ascii", "LC_ALL=C"])
+def test_ascii_only_output_with_an_accented_folder_degrades(quick_study, mnist_dir, tmp_path, world):
+    """The quick study copied into a folder named with 'é', its graphs written there too,
+    and --help: under an ASCII encoding both finish, '?' standing in."""
+    out, _ = quick_study
+    here = Path(shutil.copytree(out, tmp_path / "étude"))
+    env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg", **world}
+    for args in (["--epochs", 2, "--limit", 300, "--seeds", 2, *CATEGORY, "--output-dir", here], ["--help"]):
+        done = subprocess.run([sys.executable, str(ROOT / "study.py"), *map(str, args)], cwd=ROOT, env=env,
+                              capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+        assert done.stdout.isascii() and done.stderr.isascii()
+    assert (here / "study_results.md").is_file()

@@ -162,6 +162,10 @@ def run_script(main: Callable[[], int]) -> NoReturn:
         code = err.exit_code
     except BrokenPipeError:
         code = 141
+    # The work is done and its status written: a late Ctrl-C must not turn the exit
+    # into a death by signal.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if sys.stdout is not None:
             sys.stdout.flush()

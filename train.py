@@ -266,9 +266,12 @@ def epoch_line(row: dict, epochs: int, width: int, best: int | None = None) -> s
 class TerminalReporter:
     """train.py's terminal output of a run (trainer.Reporter's methods)."""
 
-    def __init__(self, out: Output, config_line: str):
+    def __init__(self, out: Output, config_line: str, show: bool = False):
         self.out = out
         self.config_line = config_line
+        self.show = show      # graphs in a window that grows each epoch (when one can open)
+        self.live = None
+        self.rows: list[dict] = []
 
     def data_loaded(self, data, seconds: float) -> None:
         self.out.say(f"Data: {len(data.train.y):,} train / {len(data.val.y):,} validation / "
@@ -280,12 +283,21 @@ class TerminalReporter:
                          f"up to epoch {config.epochs}\n")
         else:
             self.out.say(f"Run folder: {self.out.path(run_dir)}\n")
+        if self.show:
+            from live_plots import LiveGraphs  # matplotlib's GUI: only when a window may open
+            self.live = LiveGraphs.open(config.summary(), epochs=config.epochs)
+            if self.live is not None and resumed_from:
+                import runs
+                self.rows = runs.Run.load(run_dir).history()  # the epochs before this session
 
     def epoch_done(self, row: dict, record, hints: list[str]) -> None:
         best = record.best["epoch"] if record.best else None
         self.out.say(epoch_line(row, record.config.epochs, self.out.width(), best))
         for hint in hints:
             self.out.say(self.out.wrap(hint, indent="  "))
+        self.rows.append(row)
+        if self.live is not None:
+            self.live.update(self.rows, best)
 
     def status_written(self, status: str) -> None:
         pass
@@ -405,7 +417,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     except runs.RunError as err:
         return out.fail(str(err))
     out.say(f"\nConfiguration: {config.summary()}  seed {config.seed}")
-    reporter = TerminalReporter(out, config.summary())
+    reporter = TerminalReporter(out, config.summary(), show=not args.no_show)
     try:
         with out.no_control_echo():
             outcome = trainer.train_run(config, output_dir, args.name, data_dir=data_dir,
@@ -420,7 +432,7 @@ def run(argv: list[str] | None, out: Output) -> int:
         out.clear_line()
         out.error(f"cancelled ({err}); nothing was saved")
         return err.exit_code
-    return finish(outcome, args, out)
+    return finish(outcome, args, out, reporter.live)
 
 
 def resume(args, parser, out: Output) -> int:
@@ -447,7 +459,8 @@ def resume(args, parser, out: Output) -> int:
         with out.no_control_echo():
             outcome = trainer.resume_run(args.resume, args.epochs, args.patience,
                                          data_dir=args.data_dir,
-                                         reporter=TerminalReporter(out, run.config.summary()),
+                                         reporter=(reporter := TerminalReporter(
+                                             out, run.config.summary(), show=not args.no_show)),
                                          progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
@@ -459,11 +472,12 @@ def resume(args, parser, out: Output) -> int:
         out.clear_line()
         out.error(f"cancelled ({err}); the run is unchanged")
         return err.exit_code
-    return finish(outcome, args, out)
+    return finish(outcome, args, out, reporter.live)
 
 
-def finish(outcome, args, out: Output) -> int:
-    """The closing lines, and the graph windows of a run that ended well."""
+def finish(outcome, args, out: Output, live=None) -> int:
+    """The closing lines, and the graph windows of a run that ended well (live: the
+    window that grew during training, kept open at the end)."""
     from interrupts import OutputLost
     try:
         if outcome.status == "diverged":
@@ -482,10 +496,26 @@ def finish(outcome, args, out: Output) -> int:
         out.clear_line()
         closing_lines(outcome, out)
         if outcome.exit_code == 0 and outcome.rows and not args.no_show:
-            show_graphs(outcome.run_dir, out)
+            if live is not None and not live.closed:
+                keep_live_open(live, outcome.run_dir, out)
+            else:
+                show_graphs(outcome.run_dir, out)
     except OutputLost as err:
         return err.exit_code
+    finally:
+        if live is not None:
+            live.close()
     return outcome.exit_code
+
+
+def keep_live_open(live, run_dir: Path, out: Output) -> None:
+    """Leave the graphs that grew during training open, with features.png beside them,
+    until their windows are closed (Ctrl-C closes them quietly)."""
+    features = [run_dir / "features.png"] if (run_dir / "features.png").exists() else []
+    if not live.keep_open(features, opened=lambda: out.say(
+            "Showing the graphs; close their windows (or press Ctrl-C) to finish.")):
+        out.clear_line()
+        out.say("Closed the graph windows.")
 
 
 def show_graphs(run_dir: Path, out: Output) -> None:

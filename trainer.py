@@ -69,8 +69,8 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
         text = (f"Hint: validation accuracy is {100 * last['val_accuracy']:.1f} %, chance level "
                 "(1 in 10): the network has not started to learn yet.")
         if why:
-            text += (f" With {', '.join(why)}, the gradient reaching the first layer is tiny; "
-                     f"{', '.join(faster)} learn{'s' if len(faster) == 1 else ''} much faster.")
+            text += (f" With {_listed(why, 'and')}, the gradient reaching the first layer is "
+                     f"tiny; {_listed(faster, 'or')} would learn much faster.")
         out.append(text)
     if "overfit" not in shown and len(rows) >= 4:
         recent = rows[-4:]
@@ -84,6 +84,11 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
                        f"rather than digits). The best epoch's weights (epoch {best['epoch']}) are "
                        "kept; --patience N stops such a run early.")
     return out
+
+
+def _listed(items: list[str], word: str) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
 def _optimizer_for(config: RunConfig):

@@ -624,7 +624,7 @@ def test_chance_hint_names_the_slow_choices_once():
     assert len(out) == 1 and "11.0 %" in out[0] and "chance level" in out[0]
     for cause in ("2 sigmoid layers", "Gauss initialization", "plain SGD at learning rate 0.001"):
         assert cause in out[0]
-    assert "ReLU, Xavier initialization, Momentum learn much faster" in out[0]
+    assert "ReLU, Xavier initialization or Momentum would learn much faster" in out[0]
     assert trainer.hints(hint_rows([0.11, 0.12]), hint_config(), shown) == []  # once only
 
 

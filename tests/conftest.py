@@ -1,5 +1,7 @@
 """Shared test helpers: where the real MNIST files are, writers for small IDX files, the `slow`
-marker, children that can be interrupted, and a summary line for skipped real-data tests."""
+marker, children that can be interrupted, the project's scripts run as a user runs them (offline,
+headless) with the checks of a refusal, the guards of the hostile cases, and a summary line for
+skipped real-data tests."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import gzip
 import inspect
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mnist_loader  # noqa: E402
 
-REAL_FILE_NAMES = [name + ".gz" for name in mnist_loader.FILE_NAMES.values()]
+GZ = {key: name + ".gz" for key, name in mnist_loader.FILE_NAMES.items()}
+REAL_FILE_NAMES = list(GZ.values())
 TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
 # The start of every skip reason for lack of real data: the summary line counts them by it.
 NO_DATA = "real MNIST not available"
 
@@ -172,6 +178,145 @@ def popen_default_sigint(cmd: list[str], **kwargs) -> subprocess.Popen:
     handler however the suite was launched.
     """
     return subprocess.Popen(cmd, preexec_fn=_default_sigint, **kwargs)
+
+
+# ---------------------------------------------------------------- the project's scripts, as a user runs them
+
+# A bound socket that never listens: connecting to it is refused at once, and holding it
+# keeps the port from being reused. Every subprocess uses it as its HTTP(S) proxy.
+_BLOCKER = socket.socket()
+_BLOCKER.bind(("127.0.0.1", 0))
+DEAD_URL = f"http://127.0.0.1:{_BLOCKER.getsockname()[1]}"
+
+# The eight questions answered by flags, for runs that should not ask anything.
+ANSWERS = {"--layers": "1", "--normalization": "simple", "--init": "xavier", "--activation": "relu",
+           "--l1": "n", "--decay": "n", "--optimizer": "sgd", "--epochs": "1"}
+QUICK = ["--limit", "500", "--seed", "7", "--no-show"]
+
+
+def flags(**change: str | None) -> list[str]:
+    """The eight answers as flags; change={'layers': '0'} replaces one, None leaves it out."""
+    d = dict(ANSWERS)
+    for key, value in change.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None:
+            d.pop(flag, None)
+        else:
+            d[flag] = value
+    return [x for kv in d.items() for x in kv]
+
+
+def child_env(mnist_dir: str | os.PathLike | None = None, **extra: str | None) -> dict[str, str]:
+    """The environment of a subprocess: headless, no terminal width, every download through the
+    dead proxy; MNIST_DIR set when mnist_dir is given; extra sets (None: removes) variables."""
+    drop = {"no_proxy", "http_proxy", "https_proxy", "all_proxy", "display", "wayland_display", "columns"}
+    env = {k: v for k, v in os.environ.items() if k.lower() not in drop}
+    env.update(MPLBACKEND="Agg", http_proxy=DEAD_URL, https_proxy=DEAD_URL,
+               HTTP_PROXY=DEAD_URL, HTTPS_PROXY=DEAD_URL)
+    if mnist_dir is not None:
+        env["MNIST_DIR"] = str(mnist_dir)
+    for key, value in extra.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_script(script: str, args, stdin: str | bytes | None = None, env: dict | None = None,
+               timeout: float = 120, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run a script of the project; stdin None means /dev/null."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=cwd,
+                          input=data, stdin=subprocess.DEVNULL if data is None else None,
+                          capture_output=True, env=env or child_env(), timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                                       proc.stderr.decode("utf-8", "replace"))
+
+
+def run_train(args, stdin: str | bytes | None = None, env: dict | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess:
+    return run_script("train.py", args, stdin, env, timeout)
+
+
+def show(proc) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+
+
+def assert_no_traceback(proc) -> None:
+    assert "Traceback" not in proc.stdout + proc.stderr, show(proc)
+
+
+def assert_fails(proc, code: int | tuple[int, ...], *needles: str) -> str:
+    """Exit code as expected, no traceback, exactly one non-blank stderr line holding each needle."""
+    assert_no_traceback(proc)
+    codes = code if isinstance(code, tuple) else (code,)
+    assert proc.returncode in codes, show(proc)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, show(proc)
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in the message\n{show(proc)}"
+    return lines[0]
+
+
+def snapshot(*roots: Path) -> dict[str, object]:
+    """File names with their bytes (size and mtime for big files) under each root; dirs as 'dir'."""
+    out: dict[str, object] = {}
+    for root in map(Path, roots):
+        if not root.exists() and not root.is_symlink():
+            out[str(root)] = None
+            continue
+        for p in [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]:
+            st = p.lstat()
+            if p.is_symlink():
+                out[str(p)] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[str(p)] = "dir"
+            elif st.st_size < 1 << 20:
+                out[str(p)] = (st.st_mtime_ns, p.read_bytes())
+            else:
+                out[str(p)] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def run_folders(output_dir: Path) -> list[str]:
+    """The names of everything in output_dir (files too), sorted; [] when it does not exist."""
+    return sorted(p.name for p in output_dir.iterdir()) if output_dir.is_dir() else []
+
+
+# ---------------------------------------------------------------- the guards of the hostile cases
+
+SHARED_MNIST = Path(os.environ.get("MNIST_DIR") or ROOT / "../shared/mnist")
+
+
+@pytest.fixture
+def repo_untouched():
+    """No case may change the project's own run folder, data folder or the shared MNIST files."""
+    before = snapshot(ROOT / "saved_files", ROOT / "data", SHARED_MNIST)
+    yield
+    assert snapshot(ROOT / "saved_files", ROOT / "data", SHARED_MNIST) == before
+
+
+@pytest.fixture
+def no_internet(monkeypatch: pytest.MonkeyPatch):
+    """In-process, every download goes to the dead local port unless a test passes its own mirrors."""
+    monkeypatch.setattr(mnist_loader, "MIRRORS", [DEAD_URL + "/"])
+    real = urllib.request.urlopen
+
+    def local_only(url, *a, **k):
+        host = urllib.request.urlparse(url if isinstance(url, str) else url.full_url).hostname
+        assert host == "127.0.0.1", f"a test tried to reach {url}"
+        return real(url, *a, **k)
+    monkeypatch.setattr(urllib.request, "urlopen", local_only)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+
+# A hostile case (a wrong answer, a bad flag, damaged data, a dropped download, Ctrl-C at an odd
+# moment): the project's folders and the shared data must be left as they were, and no download
+# may leave the machine.
+hostile = pytest.mark.usefixtures("repo_untouched", "no_internet")
 
 
 # ---------------------------------------------------------------- small IDX files

@@ -1,4 +1,5 @@
-"""Tests of mnist_loader.download_mnist against a local HTTP server and a fake opener; no internet needed."""
+"""Tests of mnist_loader.download_mnist against a local HTTP server and a fake opener, with the hostile
+network of every mirror refusing, 404s and faults mid-file; no internet needed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import re
 import socket
 import subprocess
 import threading
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,9 +21,7 @@ import pytest
 
 import mnist_loader as ml
 import conftest
-from conftest import REAL_FILE_NAMES, write_fake_mnist
-
-GZ_NAMES = {key: name + ".gz" for key, name in ml.FILE_NAMES.items()}
+from conftest import GZ, REAL_FILE_NAMES, hostile, write_fake_mnist
 
 
 def md5_of(path: Path) -> str:
@@ -55,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    md5 = {key: md5_of(root / "ok" / name) for key, name in GZ_NAMES.items()}
+    md5 = {key: md5_of(root / "ok" / name) for key, name in GZ.items()}
     yield SimpleNamespace(root=root, base=base, md5=md5)
     server.shutdown()
     server.server_close()
@@ -86,10 +87,10 @@ def recording(calls: list[str], opener=urllib.request.urlopen):
 
 
 def assert_downloaded(dest: Path, source: Path) -> None:
-    assert sorted(p.name for p in dest.iterdir()) == sorted(GZ_NAMES.values())  # and no temporary files
-    for name in GZ_NAMES.values():
+    assert sorted(p.name for p in dest.iterdir()) == sorted(GZ.values())  # and no temporary files
+    for name in GZ.values():
         assert (dest / name).read_bytes() == (source / name).read_bytes()
-    assert ml.read_idx_images(dest / GZ_NAMES["train_images"]).shape == (6, 784)
+    assert ml.read_idx_images(dest / GZ["train_images"]).shape == (6, 784)
 
 
 def assert_nothing_left(dest: Path) -> None:
@@ -108,7 +109,7 @@ def test_first_mirror_404_second_ok(served, dest) -> None:
     calls: list[str] = []
     ml.download_mnist(dest, [served.base + "empty/", served.base + "ok/"], recording(calls), md5=served.md5)
     assert_downloaded(dest, served.root / "ok")
-    assert calls == [served.base + mirror + name for name in GZ_NAMES.values() for mirror in ("empty/", "ok/")]
+    assert calls == [served.base + mirror + name for name in GZ.values() for mirror in ("empty/", "ok/")]
 
 
 def test_every_mirror_failing_says_what_to_do_and_leaves_nothing(served, dest) -> None:
@@ -117,7 +118,7 @@ def test_every_mirror_failing_says_what_to_do_and_leaves_nothing(served, dest) -
     message = str(error.value)
     assert "\n" not in message
     assert "404" in message and str(dest) in message and "MNIST_DIR" in message
-    assert all(name in message for name in GZ_NAMES.values())
+    assert all(name in message for name in GZ.values())
     assert_nothing_left(dest)
 
 
@@ -141,7 +142,7 @@ def test_load_raw_downloads_into_data_beside_the_module(served, mnist_dir, tmp_p
         if not (served.root / "real" / name).exists():
             (served.root / "real" / name).symlink_to(mnist_dir / name)
     monkeypatch.setattr(ml, "MIRRORS", [refused_url(), served.base + "real/"])
-    monkeypatch.setattr(ml, "MD5", {key: md5_of(mnist_dir / name) for key, name in GZ_NAMES.items()})
+    monkeypatch.setattr(ml, "MD5", {key: md5_of(mnist_dir / name) for key, name in GZ.items()})
     monkeypatch.setattr(ml, "MODULE_DIR", tmp_path / "module")
     monkeypatch.setattr(ml, "DEFAULT_DIR", tmp_path / "module" / "data")
     monkeypatch.delenv("MNIST_DIR", raising=False)
@@ -185,10 +186,10 @@ def test_present_files_are_not_fetched_again(served, dest, monkeypatch) -> None:
     monkeypatch.setattr(ml, "MD5", served.md5)  # the default md5 table is used when none is passed
     dest.mkdir()
     for key in ("train_images", "test_labels"):
-        (dest / GZ_NAMES[key]).write_bytes((served.root / "ok" / GZ_NAMES[key]).read_bytes())
+        (dest / GZ[key]).write_bytes((served.root / "ok" / GZ[key]).read_bytes())
     calls: list[str] = []
     ml.download_mnist(dest, ["fake://a/"], fake_opener(served.root / "ok", calls))
-    assert calls == ["fake://a/" + GZ_NAMES["train_labels"], "fake://a/" + GZ_NAMES["test_images"]]
+    assert calls == ["fake://a/" + GZ["train_labels"], "fake://a/" + GZ["test_images"]]
     assert_downloaded(dest, served.root / "ok")
 
 
@@ -205,7 +206,7 @@ def test_opener_raising_mid_read_leaves_nothing_then_next_mirror(served, dest) -
 
 
 def test_short_read_against_content_length_leaves_nothing(served, dest) -> None:
-    size = (served.root / "ok" / GZ_NAMES["train_images"]).stat().st_size
+    size = (served.root / "ok" / GZ["train_images"]).stat().st_size
     with pytest.raises(ml.MnistError, match=f"connection closed after {size} of {size + 10} bytes"):
         ml.download_mnist(dest, ["fake://a/"], fake_opener(served.root / "ok", length=size + 10),
                           md5=served.md5)
@@ -217,6 +218,141 @@ def test_keyboard_interrupt_mid_read_leaves_no_partial_file(served, dest) -> Non
     with pytest.raises(KeyboardInterrupt):
         ml.download_mnist(dest, ["fake://a/", "fake://b/"], interrupted, md5=served.md5)
     assert_nothing_left(dest)
+
+
+# ---------------------------------------------------------------- refusing mirrors, faults mid-file
+
+@pytest.fixture
+def fake_files(tmp_path):
+    """Small valid .gz files (bytes) and their md5, as a mirror would serve them."""
+    src = tmp_path / "src"
+    write_fake_mnist(src, seed=3)
+    blobs = {key: (src / name).read_bytes() for key, name in GZ.items()}
+    md5 = {key: hashlib.md5(b).hexdigest() for key, b in blobs.items()}
+    return SimpleNamespace(blobs=blobs, md5=md5)
+
+
+MIRRORS = ["http://mirror-a.invalid/mnist/", "http://mirror-b.invalid/mnist/"]
+
+
+def _key_of(url: str) -> str:
+    return next(k for k, name in GZ.items() if url.endswith(name))
+
+
+def _assert_dest_clean(dest: Path, allowed=()) -> None:
+    left = sorted(p.name for p in dest.iterdir()) if dest.exists() else []
+    assert left == sorted(allowed), f"left behind: {left}"
+
+
+@hostile
+def test_download_every_mirror_refusing_names_file_and_mirrors(tmp_path, fake_files):
+    dest, calls = tmp_path / "data", []
+
+    def opener(url, timeout):
+        calls.append(url)
+        raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    with pytest.raises(ml.MnistError) as excinfo:
+        ml.download_mnist(dest, MIRRORS, opener, progress=False, md5=fake_files.md5)
+    message = str(excinfo.value)
+    assert "\n" not in message and "could not download train-images-idx3-ubyte.gz from any mirror" in message
+    assert all(m in message for m in MIRRORS) and "Connection refused" in message
+    assert len(calls) == 2  # one try per mirror, then it stops: the other files would fail alike
+    _assert_dest_clean(dest)
+
+
+@hostile
+def test_download_http_404_on_every_mirror(tmp_path, fake_files):
+    dest = tmp_path / "data"
+
+    def opener(url, timeout):
+        raise urllib.error.HTTPError(url, 404, "Not Found", {}, io.BytesIO(b"nope"))
+    with pytest.raises(ml.MnistError, match="HTTP Error 404"):
+        ml.download_mnist(dest, MIRRORS, opener, progress=False, md5=fake_files.md5)
+    _assert_dest_clean(dest)
+
+
+@hostile
+@pytest.mark.parametrize("fault", ["checksum-mismatch", "dropped-mid-file", "reset-mid-file", "html-error-page"])
+def test_download_fault_leaves_nothing_behind(tmp_path, fake_files, fault):
+    dest = tmp_path / "data"
+
+    def opener(url, timeout):
+        blob = fake_files.blobs[_key_of(url)]
+        if fault == "checksum-mismatch":
+            return FakeResponse(blob[:-1] + bytes([blob[-1] ^ 1]), length=len(blob))
+        if fault == "dropped-mid-file":
+            return FakeResponse(blob[:len(blob) // 2], length=len(blob))
+        if fault == "reset-mid-file":
+            return FakeResponse(blob, length=len(blob), fail_at=len(blob) // 2,
+                                error=ConnectionResetError(104, "Connection reset by peer"))
+        return FakeResponse(b"<html>Service Unavailable</html>")
+    with pytest.raises(ml.MnistError) as excinfo:
+        ml.download_mnist(dest, MIRRORS, opener, progress=False, md5=fake_files.md5)
+    assert "\n" not in str(excinfo.value)
+    _assert_dest_clean(dest)
+
+
+@hostile
+def test_download_ctrl_c_mid_file_leaves_nothing_behind(tmp_path, fake_files):
+    dest = tmp_path / "data"
+
+    def opener(url, timeout):
+        blob = fake_files.blobs[_key_of(url)]
+        return FakeResponse(blob, length=len(blob), fail_at=len(blob) // 2, error=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ml.download_mnist(dest, MIRRORS, opener, progress=False, md5=fake_files.md5)
+    _assert_dest_clean(dest)
+
+
+@hostile
+def test_download_uses_a_file_only_after_its_checksum_matches(tmp_path, fake_files):
+    """Mirror a serves altered bytes, mirror b the right ones: only b's bytes are kept, and they load."""
+    dest, served = tmp_path / "data", []
+
+    def opener(url, timeout):
+        blob = fake_files.blobs[_key_of(url)]
+        served.append(url)
+        return FakeResponse(b"X" + blob[1:] if "mirror-a" in url else blob)
+    ml.download_mnist(dest, MIRRORS, opener, progress=False, md5=fake_files.md5)
+    _assert_dest_clean(dest, GZ.values())
+    for key, name in GZ.items():
+        assert (dest / name).read_bytes() == fake_files.blobs[key]
+    assert len(served) == 8
+
+
+class _DroppingHandler(http.server.BaseHTTPRequestHandler):
+    """Promises the whole file, sends half, hangs up."""
+    blob = b""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.blob)))
+        self.end_headers()
+        self.wfile.write(self.blob[: len(self.blob) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@hostile
+def test_download_from_local_server_dropping_mid_file_leaves_nothing(tmp_path, fake_files):
+    handler = type("H", (_DroppingHandler,), {"blob": fake_files.blobs["train_images"]})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = tmp_path / "data"
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        t0 = time.monotonic()
+        with pytest.raises(ml.MnistError) as excinfo:
+            ml.download_mnist(dest, [base], None, progress=False, md5=fake_files.md5)
+        assert time.monotonic() - t0 < 10
+        assert "\n" not in str(excinfo.value) and base in str(excinfo.value)
+        _assert_dest_clean(dest)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------- ensure_data: only what is needed
@@ -236,11 +372,11 @@ def test_the_test_set_downloads_only_the_t10k_files(app, served, monkeypatch) ->
     calls: list[str] = []
     monkeypatch.setattr(urllib.request, "urlopen", recording(calls))
     assert ml.ensure_data(which=("test",), progress=False) == ml.DEFAULT_DIR
-    assert calls == [served.base + "ok/" + GZ_NAMES[key] for key in ("test_images", "test_labels")]
-    assert sorted(p.name for p in ml.DEFAULT_DIR.iterdir()) == [GZ_NAMES["test_images"], GZ_NAMES["test_labels"]]
+    assert calls == [served.base + "ok/" + GZ[key] for key in ("test_images", "test_labels")]
+    assert sorted(p.name for p in ml.DEFAULT_DIR.iterdir()) == [GZ["test_images"], GZ["test_labels"]]
     # then training needs the other two, and only they are fetched
     assert ml.ensure_data(progress=False) == ml.DEFAULT_DIR
-    assert calls[2:] == [served.base + "ok/" + GZ_NAMES[key] for key in ("train_images", "train_labels")]
+    assert calls[2:] == [served.base + "ok/" + GZ[key] for key in ("train_images", "train_labels")]
     assert_downloaded(ml.DEFAULT_DIR, served.root / "ok")
 
 
@@ -327,7 +463,7 @@ def _through_a_lambda() -> None:
 
 
 def _in_process() -> int:
-    return len(GZ_NAMES)
+    return len(GZ)
 
 
 # held in a tuple, so that naming them does not make the test below slow itself

@@ -1,17 +1,23 @@
-"""Tests of mnist_loader: IDX reading and validation on small files, the search order, and the real splits."""
+"""Tests of mnist_loader: IDX reading and validation on small files (and every kind of damage), the
+search order, damaged data through train.py, and the real splits."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mnist_loader as ml
-from conftest import idx_bytes, write_bytes, write_fake_mnist, write_idx_images, write_idx_labels
+from conftest import (GZ, QUICK, ROOT, assert_fails, child_env, flags, hostile, idx_bytes, run_folders, run_train,
+                      snapshot, write_bytes, write_fake_mnist, write_idx_images, write_idx_labels)
 
 # Known facts from /work/shared/mnist/README.md.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -118,6 +124,123 @@ def test_files_must_have_the_mnist_counts(tmp_path: Path) -> None:
     write_fake_mnist(tmp_path)
     with pytest.raises(ml.MnistError, match="train-images-idx3-ubyte.gz: holds 6 images, MNIST has 60000"):
         ml.load_raw(tmp_path, download=False)
+
+
+# ---------------------------------------------------------------- every kind of damage, in-process
+
+def _images(n=3):
+    return np.arange(n * 784, dtype=np.uint32).astype(np.uint8).reshape(n, 784)
+
+
+def _labels(n=3):
+    return np.arange(n, dtype=np.uint8) % 10
+
+
+LOADER_CASES = {
+    "empty": lambda kind: b"",
+    "header-truncated": lambda kind: idx_bytes(_images() if kind == "images" else _labels())[:5],
+    "payload-truncated": lambda kind: idx_bytes(_images() if kind == "images" else _labels())[:-3],
+    "wrong-magic": lambda kind: idx_bytes(_images(), magic=2049) if kind == "images" else idx_bytes(_labels(), magic=2051),
+    "count-says-more": lambda kind: idx_bytes(_images(), count=4) if kind == "images" else idx_bytes(_labels(), count=4),
+    "count-absurd": lambda kind: idx_bytes(_images(), count=2**31) if kind == "images" else idx_bytes(_labels(), count=2**31),
+    "extra-bytes": lambda kind: idx_bytes(_images() if kind == "images" else _labels()) + b"xyz",
+    "text-file": lambda kind: b"hello, this is not MNIST\n" * 10,
+}
+LOADER_NEEDLES = {"empty": "empty file", "header-truncated": "truncated header", "payload-truncated": "truncated",
+                  "wrong-magic": "magic number", "count-says-more": "truncated", "count-absurd": "more than any MNIST",
+                  "extra-bytes": "extra bytes", "text-file": "magic number"}
+
+
+def _read(kind: str, path: Path):
+    return (ml.read_idx_images if kind == "images" else ml.read_idx_labels)(path)
+
+
+def _assert_mnist_error(excinfo, path: Path, needle: str) -> None:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert str(path) in message and needle in message, message
+    assert any(fix in message for fix in ("delete it", "replace", "remove it", "add .gz", "check")), message
+
+
+@hostile
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
+@pytest.mark.parametrize("kind", ["images", "labels"])
+@pytest.mark.parametrize("case", list(LOADER_CASES))
+def test_loader_refuses_damaged_idx_file(tmp_path, case, kind, gz):
+    path = write_bytes(tmp_path / (f"{kind}-idx-ubyte" + (".gz" if gz else "")), LOADER_CASES[case](kind), gz)
+    with pytest.raises(ml.MnistError) as excinfo:
+        _read(kind, path)
+    _assert_mnist_error(excinfo, path, LOADER_NEEDLES[case])
+
+
+@hostile
+@pytest.mark.parametrize("case,needle", [
+    ("images-28x27", "of size 28x27"), ("label-above-9", "label 10 at position 1"),
+    ("gz-name-plain-content", "not a valid gzip file"), ("gz-content-plain-name", "add .gz"),
+    ("gz-stream-cut", "truncated gzip data"), ("gz-corrupt-body", "gzip"), ("folder", "is a directory"),
+    ("missing", "cannot read it")])
+def test_loader_refuses_misnamed_cut_corrupt_or_absent_file(tmp_path, case, needle):
+    good_labels = idx_bytes(_labels())
+    kind, path = "labels", tmp_path / "labels-idx1-ubyte.gz"
+    if case == "images-28x27":
+        kind, path = "images", tmp_path / "images-idx3-ubyte"
+        path.write_bytes(idx_bytes(_images())[:8] + (28).to_bytes(4, "big") + (27).to_bytes(4, "big")
+                         + bytes(3 * 28 * 27))
+    elif case == "label-above-9":
+        write_idx_labels(path, np.array([1, 10, 2], np.uint8), gz=True)
+    elif case == "gz-name-plain-content":
+        path.write_bytes(good_labels)
+    elif case == "gz-content-plain-name":
+        path = tmp_path / "labels-idx1-ubyte"
+        path.write_bytes(gzip.compress(good_labels))
+    elif case == "gz-stream-cut":
+        path.write_bytes(gzip.compress(good_labels)[:-12])
+    elif case == "gz-corrupt-body":
+        data = bytearray(gzip.compress(idx_bytes(_labels(500))))
+        data[20:40] = b"\xff" * 20
+        path.write_bytes(bytes(data))
+    elif case == "folder":
+        path.mkdir()
+    with pytest.raises(ml.MnistError) as excinfo:
+        _read(kind, path)
+    _assert_mnist_error(excinfo, path, needle)
+
+
+@hostile
+def test_loader_refuses_image_and_label_counts_that_differ(tmp_path):
+    write_fake_mnist(tmp_path, n_train=6, n_test=4)
+    write_idx_labels(tmp_path / GZ["train_labels"], _labels(5), gz=True)
+    with pytest.raises(ml.MnistError) as excinfo:
+        ml.load_raw(tmp_path, download=False)
+    message = str(excinfo.value)
+    assert "holds 6 images but train-labels-idx1-ubyte.gz holds 5 labels" in message and "\n" not in message
+
+
+@hostile
+@pytest.mark.parametrize("key", list(GZ), ids=[f"missing-{n}" for n in GZ.values()])
+def test_loader_each_file_missing_download_refused_names_it_and_leaves_nothing(tmp_path, key):
+    """The mirrors are a closed local port here (see no_internet): the attempt fails at once."""
+    write_fake_mnist(tmp_path)
+    (tmp_path / GZ[key]).unlink()
+    before = snapshot(tmp_path)
+    t0 = time.monotonic()
+    with pytest.raises(ml.MnistError) as excinfo:
+        ml.load_raw(tmp_path)
+    assert time.monotonic() - t0 < 5
+    message = str(excinfo.value)
+    assert f"could not download {GZ[key]} from any mirror" in message and "\n" not in message
+    assert f"put {GZ[key]} in {tmp_path}" in message
+    assert snapshot(tmp_path) == before
+
+
+@hostile
+def test_loader_with_download_off_names_every_missing_file(tmp_path):
+    write_fake_mnist(tmp_path)
+    (tmp_path / GZ["test_images"]).unlink()
+    with pytest.raises(ml.MnistError) as excinfo:
+        ml.load_raw(tmp_path, download=False)
+    message = str(excinfo.value)
+    assert "t10k-images-idx3-ubyte.gz" in message and "train-images" not in message.split("put")[1]
 
 
 # ---------------------------------------------------------------- search order
@@ -440,6 +563,102 @@ def test_limit_keeps_the_first_examples_and_the_whole_test_set(indexed_raw, monk
     np.testing.assert_array_equal(row_ids(data.train), order[:limit])
     np.testing.assert_array_equal(row_ids(data.val), order[58_000:58_000 + n_val])
     np.testing.assert_array_equal(row_ids(data.test), np.arange(64_000, 70_000))
+
+
+# ---------------------------------------------------------------- damaged data through train.py
+
+def _real_data_dir(tmp_path: Path, mnist_dir: Path) -> Path:
+    """A folder with links to the four real files, to spoil one of them."""
+    d = tmp_path / "data"
+    d.mkdir()
+    for name in GZ.values():
+        (d / name).symlink_to(mnist_dir / name)
+    return d
+
+
+def _replace(d: Path, key: str, data: bytes | None = None, gz_payload: bytes | None = None) -> None:
+    path = d / GZ[key]
+    path.unlink()
+    if gz_payload is not None:
+        path.write_bytes(gzip.compress(gz_payload))
+    elif data is not None:
+        path.write_bytes(data)
+
+
+def _spoil_missing(d, m):
+    (d / GZ["train_labels"]).unlink()
+
+
+def _spoil_empty(d, m):
+    _replace(d, "train_images", b"")
+
+
+def _spoil_not_gzip(d, m):
+    _replace(d, "train_images", b"<html>404 Not Found</html>\n")
+
+
+def _spoil_folder(d, m):
+    _replace(d, "test_labels")
+    (d / GZ["test_labels"]).mkdir()
+
+
+def _spoil_label_10(d, m):
+    raw = bytearray(gzip.decompress((m / GZ["test_labels"]).read_bytes()))
+    raw[8 + 1234] = 10
+    _replace(d, "test_labels", gz_payload=bytes(raw))
+
+
+def _spoil_truncated(d, m):
+    raw = gzip.decompress((m / GZ["test_images"]).read_bytes())
+    _replace(d, "test_images", gz_payload=raw[: len(raw) // 2])
+
+
+def _spoil_fake_small(d, m):
+    for p in d.iterdir():
+        p.unlink()
+    write_fake_mnist(d)
+
+
+DATA_CASES = [
+    ("train-labels-missing-download-refused", _spoil_missing,
+     ["train-labels-idx1-ubyte.gz", "could not download", "set MNIST_DIR"]),
+    ("train-images-empty", _spoil_empty, ["train-images-idx3-ubyte.gz", "empty file", "delete it"]),
+    ("train-images-gz-not-gzip", _spoil_not_gzip, ["train-images-idx3-ubyte.gz", "not a valid gzip file"]),
+    ("t10k-labels-is-a-folder", _spoil_folder, ["t10k-labels-idx1-ubyte.gz", "is a directory"]),
+    ("t10k-labels-label-10", _spoil_label_10, ["t10k-labels-idx1-ubyte.gz", "label 10 at position 1234"]),
+    ("t10k-images-payload-truncated", _spoil_truncated, ["t10k-images-idx3-ubyte.gz", "truncated"]),
+    ("fake-6-train-images", _spoil_fake_small, ["holds 6 images, MNIST has 60000"]),
+]
+
+
+@hostile
+@pytest.mark.parametrize("spoil,needles", [c[1:] for c in DATA_CASES], ids=[f"data-{c[0]}" for c in DATA_CASES])
+def test_bad_data_dir_through_train_exits_1_one_line_no_run_folder(tmp_path, mnist_dir, spoil, needles):
+    d = _real_data_dir(tmp_path, mnist_dir)
+    spoil(d, mnist_dir)
+    out = tmp_path / "out"
+    before = snapshot(d)
+    t0 = time.monotonic()
+    proc = run_train([*flags(), *QUICK, "--output-dir", out, "--data-dir", d])
+    elapsed = time.monotonic() - t0
+    assert_fails(proc, 1, *needles)
+    assert run_folders(out) == []
+    assert snapshot(d) == before  # no partial download, nothing rewritten
+    assert elapsed < 20, f"took {elapsed:.1f}s"  # a refused download fails fast
+
+
+@hostile
+def test_mnist_dir_pointing_nowhere_falls_back_to_data_and_fails_in_one_line(tmp_path):
+    """A copy of the program, so that its data/ fallback is a temporary folder, not the repo's."""
+    app = tmp_path / "app"
+    app.mkdir()
+    for p in ROOT.glob("*.py"):
+        shutil.copy(p, app)
+    proc = subprocess.run([sys.executable, "train.py", *flags(), *QUICK, "--output-dir", str(tmp_path / "out")],
+                          cwd=app, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          env=child_env(MNIST_DIR=str(tmp_path / "nowhere")))
+    assert_fails(proc, 1, "could not download", "MNIST_DIR")
+    assert list((app / "data").iterdir()) == []  # created for the download, left empty
 
 
 # ---------------------------------------------------------------- the real files

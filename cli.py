@@ -150,10 +150,17 @@ def run_script(main: Callable[[], int]) -> NoReturn:
             stream.reconfigure(errors="replace")
         except (AttributeError, ValueError, OSError):
             pass
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 130
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # nohup, a background job
     try:
-        code = main()
+        try:
+            if not ignored:  # Ctrl-C now raises KeyboardInterrupt, which main handles
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            code = main()
+        finally:
+            # The work is done and its status written: a late Ctrl-C must not turn the
+            # exit into a death by signal or a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:
         code = 130
     except OutputLost as err:
@@ -162,10 +169,6 @@ def run_script(main: Callable[[], int]) -> NoReturn:
         code = err.exit_code
     except BrokenPipeError:
         code = 141
-    # The work is done and its status written: a late Ctrl-C must not turn the exit
-    # into a death by signal.
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if sys.stdout is not None:
             sys.stdout.flush()

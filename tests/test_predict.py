@@ -712,15 +712,18 @@ def test_an_ascii_only_output_degrades_and_never_crashes(mnist_dir, tmp_path, wo
 # is compiled, and says so on the pipe numbered argv[1] (as in test_train.py): the delays count
 # from predict.py's first line. Before it, a Ctrl-C is the interpreter's to report.
 LAUNCHER = """
-import os, sys
+import os, signal, sys
 ready, path = int(sys.argv[1]), sys.argv[2]
 sys.argv = sys.argv[2:]
 sys.path.insert(0, os.path.dirname(path))
 with open(path, encoding="utf-8") as f:
     code = compile(f.read(), path, "exec")
+# The launcher's own lines are not predict.py's: a Ctrl-C on them exits as predict.py
+# would, and predict.py's first line meets Python's default handler.
+signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
 os.write(ready, b"ready")
 os.close(ready)
-exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+signal.signal(signal.SIGINT, signal.default_int_handler); exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
 """
 
 

@@ -17,10 +17,21 @@ from interrupts import Interrupted, OutputLost
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, with errors on one line (no usage dump) and exit code 2."""
+    """argparse, with errors on one line (no usage dump) and exit code 2, and a flag given
+    `=--` refused: argparse drops the '--' and stores an empty list where one value
+    belongs, which would fail later with a traceback."""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see python {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        for action in self._actions:
+            value = getattr(parsed, action.dest, None)
+            if action.option_strings and action.nargs is None and isinstance(value, list) \
+                    and value is not action.default:
+                self.error(f"{'/'.join(action.option_strings)} needs a value")
+        return parsed
 
     def _print_message(self, message, file=None):
         # Help and errors to a stream that is closed or cannot encode them: degrade, never crash.
@@ -189,3 +200,10 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, AttributeError, ValueError):
         pass
+
+
+def readable(text: str) -> str:
+    """A file name as text a figure can draw. Under an ASCII locale (LC_ALL=C) the name's
+    UTF-8 bytes arrive as lone surrogates, which matplotlib refuses with a TypeError: they
+    are decoded back ('é'), and bytes that are not UTF-8 become the replacement character."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator
 
 import plots
 import runs
-from cli import HelpFormatter, OneLineParser, Output, run_script
+from cli import HelpFormatter, OneLineParser, Output, readable, run_script
 from interrupts import OutputLost
 
 HERE = Path(__file__).resolve().parent
@@ -92,13 +92,6 @@ def group_runs(run_list: Sequence[runs.Run]) -> list[Group]:
             label = f"{summaries[i]}{extra}: mean of {len(group)} runs (seeds {seeds}), min–max band"
         groups.append(Group(label, [r.history() for r in group], runs=list(group)))
     return groups
-
-
-def readable(text: str) -> str:
-    """A file name as text a figure can draw. Under an ASCII locale (LC_ALL=C) the name's
-    UTF-8 bytes arrive as lone surrogates, which matplotlib refuses with a TypeError: they
-    are decoded back ('é'), and bytes that are not UTF-8 become the replacement character."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def differing_settings(run_list: Sequence[runs.Run], include_seed: bool = True) -> dict[str, list]:
@@ -483,21 +476,10 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A usage error (exit 2) for a flag given `=--`: argparse drops the '--' and stores an
-    empty list where one value belongs, which would fail later with a traceback."""
-    for action in parser._actions:
-        value = getattr(args, action.dest, None)
-        if action.option_strings and action.nargs is None and isinstance(value, list) \
-                and value is not action.default:
-            parser.error(f"argument {'/'.join(action.option_strings)}: expected one value, not '--'")
-
-
 def main(argv: list[str] | None = None) -> int:
     out = Output(PROG)
     parser = build_parser()
     args = parser.parse_args(argv)
-    refuse_empty_values(parser, args)
     try:
         if not args.runs:
             return show_table(args, out)

@@ -39,7 +39,7 @@ import mnist_loader
 import plots
 import runs
 import windows
-from cli import OneLineParser, Output, run_script
+from cli import OneLineParser, Output, readable, run_script
 from interrupts import OutputLost
 from figures import Scores, confusion_matrix
 
@@ -75,13 +75,6 @@ class LoadedRun:
     @property
     def name(self) -> str:
         return readable(self.path.resolve().name)
-
-
-def readable(text: str) -> str:
-    """A file name as text a figure can draw. Under an ASCII locale (LC_ALL=C) the name's
-    UTF-8 bytes arrive as lone surrogates, which matplotlib refuses with a TypeError: they
-    are decoded back ('é'), and bytes that are not UTF-8 become the replacement character."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def open_run(args: argparse.Namespace) -> LoadedRun:
@@ -230,16 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A usage error (exit 2) for a flag given `=--`: argparse drops the '--' and stores an
-    empty list where one value belongs, which would fail later with a traceback."""
-    for action in parser._actions:
-        value = getattr(args, action.dest, None)
-        if action.option_strings and action.nargs is None and isinstance(value, list) \
-                and value is not action.default:
-            parser.error(f"argument {'/'.join(action.option_strings)}: expected one value, not '--'")
-
-
 def fail(out: Output, message, code: int = 1) -> int:
     """One line on stderr (a message that holds line breaks is joined), and the exit code."""
     return out.fail(" ".join(str(message).split()), code)
@@ -250,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        refuse_empty_values(parser, args)
         return run(args, out)
     except KeyboardInterrupt:
         return 130

@@ -103,8 +103,7 @@ ENTRIES = [
     E("beyond", **BASE, l2=1e-4), E("beyond", **BASE, dropout=0.2),
     E("beyond", 2, "relu", "adam"), E("beyond", **BASE, augment="shift"),
     E("beyond", **BASE, augment="affine"),
-    E("best", 2, "relu", "momentum", hidden_size=256, augment="affine", decay=True,
-      decay_factor=0.95),
+    E("best", 2, "relu", "momentum", hidden_size=256, augment="affine", decay=True),
 ]
 CATEGORIES = ("original", "l1-decay", "beyond", "best")
 BASELINE = E("original", **BASE)
@@ -549,9 +548,6 @@ def main(argv=None) -> int:
 def _main(argv, out: Output) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    for key, value in vars(args).items():
-        if isinstance(value, list):  # argparse turns a value of "--" into []
-            p.error(f"--{key.replace('_', '-')} needs a value")
     import runs
     from interrupts import Interrupted, OutputLost
     # Only the full study writes into Images/ and saved_files/study/, so a quick

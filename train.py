@@ -225,13 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Checks argparse cannot make: values that are lists (`--name=--`)."""
-    for key, value in vars(args).items():
-        if isinstance(value, list):  # argparse turns a value of "--" into []
-            p.error(f"--{key.replace('_', '-')} needs a value")
-
-
 # ---- the terminal ------------------------------------------------------------------------
 
 def epoch_line(row: dict, epochs: int, width: int, best: int | None = None) -> str:
@@ -354,7 +347,6 @@ def output_lost(err, out: Output, consequence: str) -> int:
 def run(argv: list[str] | None, out: Output) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_args(parser, args)
     import mnist_loader
     import runs
     import trainer

@@ -470,24 +470,20 @@ def ship(results: dict, args, out: Output) -> int:
 
 # ---- the command line ------------------------------------------------------------------
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range (must be >= 1)")
-    return value
+def _whole(low: int):
+    """An argparse type: a whole number >= low."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (must be >= {low})")
+        return value
+    return convert
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is out of range (must be >= 0)")
-    return value
+_positive, _seed = _whole(1), _whole(0)
 
 
 def _folder(text: str) -> Path:

@@ -292,9 +292,6 @@ def _draw(writer: RunWriter, final: bool = False) -> None:
     plot_history(writer.rows, writer.path, writer.record.config.summary(),
                  best_epoch=best["epoch"] if best else None)
     if final:
-        try:
-            from figures import save_features
-        except ImportError:
-            return
+        from figures import save_features
         net = Run(writer.path, writer.record).network("last")
         save_features(net, writer.path / "features.png")

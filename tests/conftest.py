@@ -180,6 +180,27 @@ def popen_default_sigint(cmd: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(cmd, preexec_fn=_default_sigint, **kwargs)
 
 
+# Runs the script argv[2] (its own arguments after it) as `python script.py` would, once the
+# interpreter has started and the script is compiled, and says so on the pipe numbered argv[1]:
+# a test's delays before its Ctrl-C count from the script's first line. Before it, a Ctrl-C is
+# the interpreter's to report (no line of the program can run yet). Used by the Ctrl-C-at-startup
+# tests of train.py and predict.py.
+STARTUP_LAUNCHER = """
+import os, signal, sys
+ready, path = int(sys.argv[1]), sys.argv[2]
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(path))
+with open(path, encoding="utf-8") as f:
+    code = compile(f.read(), path, "exec")
+# The launcher's own lines are not the script's: a Ctrl-C on them exits as the script would,
+# and the script's first line meets Python's default handler, as when started directly.
+signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+os.write(ready, b"ready")
+os.close(ready)
+signal.signal(signal.SIGINT, signal.default_int_handler); exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
+"""
+
+
 # ---------------------------------------------------------------- the project's scripts, as a user runs them
 
 # A bound socket that never listens: connecting to it is refused at once, and holding it

@@ -30,8 +30,8 @@ import mnist_loader
 import runs
 import train as train_py
 from cli import Output
-from conftest import (ANSWERS, QUICK, ROOT, assert_fails, assert_no_traceback, child_env, flags, hostile,
-                      popen_default_sigint, run_folders, run_train, show, snapshot)
+from conftest import (ANSWERS, QUICK, ROOT, STARTUP_LAUNCHER, assert_fails, assert_no_traceback, child_env, flags,
+                      hostile, popen_default_sigint, run_folders, run_train, show, snapshot)
 from interrupts import StopSignals
 
 
@@ -494,25 +494,10 @@ def test_ctrl_c_at_a_question_on_a_terminal_exits_130_no_run_folder(tmp_path):
 
 # ---- Ctrl-C while Python starts and the modules import
 
-# Runs train.py as `python train.py` would, once the interpreter has started and the script
-# is compiled, and says so on the pipe numbered argv[1]: the delays count from train.py's first line. Before it,
-# a Ctrl-C is the interpreter's to report (no line of the program can run yet).
-LAUNCHER = """
-import os, signal, sys
-ready, path = int(sys.argv[1]), sys.argv[2]
-sys.argv = sys.argv[2:]
-sys.path.insert(0, os.path.dirname(path))
-with open(path, encoding="utf-8") as f:
-    code = compile(f.read(), path, "exec")
-# The launcher's own lines are not train.py's: a Ctrl-C on them exits as train.py would,
-# and train.py's first line meets Python's default handler, as when started directly.
-signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
-os.write(ready, b"ready")
-os.close(ready)
-signal.signal(signal.SIGINT, signal.default_int_handler); exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
-"""
-
-
+# STARTUP_LAUNCHER (conftest.py) runs train.py as `python train.py` would, once the interpreter has
+# started and the script is compiled, and says so on the pipe numbered argv[1]: the delays count from
+# train.py's first line. Before it, a Ctrl-C is the interpreter's to report (no line of the program
+# can run yet).
 def test_ctrl_c_while_starting_exits_130_quietly(tmp_path, mnist_dir):
     """SIGINT 0-0.6 s after train.py's first line (the modules import then), 30 times: never a
     traceback or a KeyboardInterrupt, always exit 130, nothing saved.
@@ -526,8 +511,8 @@ def test_ctrl_c_while_starting_exits_130_quietly(tmp_path, mnist_dir):
     for _ in range(30):
         delay = rng.uniform(0, 0.6)
         ready_r, ready_w = os.pipe()
-        proc = popen_default_sigint([sys.executable, "-S", "-c", LAUNCHER, str(ready_w), str(ROOT / "train.py"),
-                                     "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env,
+        proc = popen_default_sigint([sys.executable, "-S", "-c", STARTUP_LAUNCHER, str(ready_w),
+                                     str(ROOT / "train.py"), "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     pass_fds=(ready_w,))
         os.close(ready_w)

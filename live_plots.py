@@ -11,12 +11,15 @@ epoch, and so does drawing a legend's text; so most updates draw the lines alone
 panels' limits are chosen to last (the epoch axis spans the planned epochs; accuracy
 reaches up to 100 %, loss and learning rate down to 0, with headroom on the other side),
 the lines and legends are `animated` (left out of full drawings), and an update pastes
-the lines, then the legends' saved pixels, over the saved background (blitting). A full
-redraw, when a panel's limits must change, is done only while the updates so far have
-taken under BUDGET of the time since the window opened; else it waits (the lines still
-move; a line past a panel's edge is clipped until then). A legend is drawn anew only when
-it changes (a new best epoch). The end lays the whole history
-out as plot_history does.
+the lines, then the legends' saved pixels, over the saved background (blitting), and
+hands the GUI the panels alone. A full redraw, when a panel's limits must change, is done
+only while the updates so far have taken under BUDGET of the time since the window
+opened; else it waits (the lines still move; a line past a panel's edge is clipped until
+then). So that the legends never change with the best epoch, the star's entry reads
+"Best validation epoch" and a small boxed text below the star names the epoch and its
+test accuracy: drawn anew only at a new best, its pixels pasted meanwhile, as a legend's.
+The end lays the whole history out as plot_history does, the epoch and its test accuracy
+back in the legend.
 benchmarks/live_plots_speed.py measures all of this.
 
 Updates never raise or focus the window: the new pixels are shown by the GUI's own event
@@ -33,6 +36,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 import plots
 
@@ -97,6 +101,7 @@ class LiveGraphs:
         self.background = None       # the pixels of the last full drawing, without the lines
         self.legend_pixels: dict = {}  # each legend's drawn pixels, by panel
         self.legend_stale: set = set()  # panels whose legend changed since its pixels were kept
+        self.text_pixels: tuple | None = None   # the best epoch's text: (what it said, pixels)
         self.opened_at: float | None = None   # when the first update showed the window
         self.spent = 0.0             # seconds all later updates took
         self.full_cost = 0.0         # seconds the last full redraw took
@@ -121,6 +126,16 @@ class LiveGraphs:
         self.best_star, = self.acc_ax.plot([], [], marker="*", markersize=12, color="tab:orange",
                                            markeredgecolor="black", linestyle="none",
                                            visible=False, label="_best")
+        # The best epoch and its test accuracy, beside the star while training: in the
+        # legend they would change it at each new best, and a legend costs several blits'
+        # time to draw (benchmarks/live_plots_speed.py). Below the star, under the curves,
+        # where the panel is empty: the curves run near the top (ANCHORS), the legend sits
+        # at the bottom right. Opaque, as the legends, so that its pixels are kept and
+        # pasted until it changes; clipped to the panel, which is all a blit shows.
+        self.best_text = self.acc_ax.annotate(
+            "", (1, 0), xytext=(0, -16), textcoords="offset points", va="top",
+            fontsize="small", animated=True, visible=False, clip_on=True,
+            bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.7"))
         self.lines["learning_rate"], = self.lr_ax.plot([], [], color="tab:purple",
                                                        label="Learning rate")
         self.lr_ax.set_title("Learning rate per epoch")
@@ -225,10 +240,11 @@ class LiveGraphs:
 
     def finish(self) -> None:
         """The whole history laid out as plot_history saves it (the epoch axis ends at the
-        last epoch, the other fits the data), in one full redraw."""
+        last epoch, the other fits the data, the legend names the best epoch and its test
+        accuracy), in one full redraw."""
         if self.closed:
             return
-        self._set_lines()
+        self._set_lines(final=True)
         epochs = [r["epoch"] for r in self.rows]
         for ax in self.axes:
             if self._user_view(ax):
@@ -253,6 +269,7 @@ class LiveGraphs:
         if getattr(canvas, "supports_blit", False):
             self.background = canvas.copy_from_bbox(self.fig.bbox)
         self.legend_pixels.clear()   # a resize or a new layout moved them
+        self.text_pixels = None
         self._draw_lines()
 
     def _full_redraw(self) -> None:
@@ -276,20 +293,26 @@ class LiveGraphs:
         if self.background is not None:
             canvas.restore_region(self.background)
             self._draw_lines()
-            canvas.blit(self.fig.bbox)
+            # Only the panels, where every animated artist lives: the GUI's copy of the
+            # whole figure costs a third more. (Handing it only each panel's part right of
+            # the last epoch, three copies, was measured no faster.)
+            canvas.blit(Bbox.union([ax.bbox for ax in self.axes]).padded(1))
             self.blits += 1
         canvas.flush_events()   # a resize, a zoom: still answered
 
     def _draw_lines(self) -> None:
-        """The lines, then the legends over them. A legend's text costs far more to draw
-        than the lines, so its pixels are kept and pasted until it changes; a changed one
-        is drawn at once, budget or not (a legend naming another best epoch than the
-        star's would mislead)."""
+        """The lines, then the best epoch's text and the legends over them. Text costs
+        far more to draw than the lines, so the pixels of each legend and of the best
+        epoch's text are kept and pasted until it changes; a changed one is drawn at
+        once, budget or not (a text naming another best epoch than the star's would
+        mislead)."""
         canvas = self.fig.canvas
         blit = getattr(canvas, "supports_blit", False)
         for ax in self.axes:
             for line in ax.lines:
                 ax.draw_artist(line)
+            if ax is self.acc_ax and self.best_text.get_visible():
+                self._draw_best_text(blit)
             legend = ax.get_legend()
             if legend is None:
                 continue
@@ -297,13 +320,27 @@ class LiveGraphs:
                 canvas.restore_region(self.legend_pixels[ax])
                 continue
             ax.draw_artist(legend)
-            if blit:   # a pixel more each side: the frame's antialiased edge
+            if blit:   # two pixels more each side: the frame's antialiased edge
                 self.legend_pixels[ax] = canvas.copy_from_bbox(
-                    legend.get_window_extent().padded(1))
+                    legend.get_window_extent().padded(2))
             self.legend_stale.discard(ax)
 
-    def _set_lines(self) -> None:
-        """The lines, best-epoch marker and legends for self.rows (no drawing)."""
+    def _draw_best_text(self, blit: bool) -> None:
+        text, canvas = self.best_text, self.fig.canvas
+        shows = (text.get_text(), tuple(text.xy), text.get_horizontalalignment())
+        if self.text_pixels is not None and self.text_pixels[0] == shows:
+            canvas.restore_region(self.text_pixels[1])
+            return
+        self.acc_ax.draw_artist(text)
+        if blit:   # its box holds the text; two pixels more for the box's rim
+            box = text.get_bbox_patch().get_window_extent().padded(2)
+            self.text_pixels = (shows, canvas.copy_from_bbox(box))
+
+    def _set_lines(self, final: bool = False) -> None:
+        """The lines, best-epoch marker and legends for self.rows (no drawing). While
+        training, the legend's best-epoch entry stays "Best validation epoch" and the text
+        beside the star tells which and its test accuracy; final: plot_history's legend
+        entry, which tells both, and no text."""
         rows, best_epoch = self.rows, self.best_epoch
         epochs = [r["epoch"] for r in rows]
         for column, line in self.lines.items():
@@ -320,18 +357,27 @@ class LiveGraphs:
         best = next((r for r in rows if r["epoch"] == best_epoch), None)
         self.best_line.set_visible(best is not None)
         self.best_star.set_visible(best is not None)
-        if best is not None:
-            self.best_line.set_xdata([best_epoch, best_epoch])
-            self.best_star.set_data([best_epoch], [100 * best["val_accuracy"]])
-            self.best_star.set_label(f"Best validation: epoch {best_epoch} "
-                                     f"(test {100 * best['test_accuracy']:.2f} %)")
-        else:
+        self.best_text.set_visible(best is not None and not final)
+        if best is None:
             self.best_star.set_label("_best")
+        else:
+            y, test = 100 * best["val_accuracy"], 100 * best["test_accuracy"]
+            self.best_line.set_xdata([best_epoch, best_epoch])
+            self.best_star.set_data([best_epoch], [y])
+            self.best_star.set_label(f"Best validation: epoch {best_epoch} (test {test:.2f} %)"
+                                     if final else "Best validation epoch")
+            self.best_text.set_text(f"epoch {best_epoch}\ntest {test:.2f} %")
+            self.best_text.xy = (best_epoch, y)
+            # Leftwards in the right half of the planned epochs, so that it stays in the panel.
+            right = best_epoch > (epochs[0] + max(epochs[-1], self.epochs or 0)) / 2
+            self.best_text.set_horizontalalignment("right" if right else "left")
+            self.best_text.set_position((4 if right else -4, -16))
         # plot_history's look: dots on each epoch up to 30 epochs, plain lines beyond.
         marker = "o" if len(rows) <= 30 else "None"
         for line in (*self.lines.values(), *self.penalty_lines.values()):
-            line.set_marker(marker)
-            line.set_markersize(3)
+            if line.get_marker() != marker:   # a new marker is built at each set_marker
+                line.set_marker(marker)
+                line.set_markersize(3)
         for ax, loc in zip(self.axes, LEGEND_LOC):
             handles, labels = ax.get_legend_handles_labels()
             # A legend copies its lines' looks: a new one for a new best epoch, a penalty

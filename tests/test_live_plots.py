@@ -98,11 +98,42 @@ def test_best_marker_follows_the_best_epoch():
         assert list(g.best_star.get_xdata()) == [5]
         assert g.best_star.get_ydata()[0] == pytest.approx(99.9)
         assert list(g.best_line.get_xdata()) == [5, 5]
-    labels = g.acc_ax.get_legend_handles_labels()[1]
+        # the text beside the star names the best epoch and its test accuracy
+        assert g.best_text.get_visible()
+        assert g.best_text.get_text() == f"epoch 5\ntest {100 * rows[4]['test_accuracy']:.2f} %"
+        assert g.best_text.xy == (5, pytest.approx(99.9))
+    # the legend's entry stays the same whatever the best epoch: the legend is not redrawn
+    labels = [t.get_text() for t in g.acc_ax.get_legend().texts]
+    assert labels == ["Train", "Validation", "Test", "Best validation epoch"]
+    g.finish()                               # the end: plot_history's legend entry, no text
+    labels = [t.get_text() for t in g.acc_ax.get_legend().texts]
     assert f"Best validation: epoch 5 (test {100 * rows[4]['test_accuracy']:.2f} %)" in labels
-    g.update(rows[:2], None)                 # no best yet: no marker, no legend entry
+    assert not g.best_text.get_visible() and g.best_star.get_visible()
+    g.update(rows[:2], None)                 # no best yet: no marker, no text, no legend entry
     assert not g.best_star.get_visible() and not g.best_line.get_visible()
+    assert not g.best_text.get_visible()
     assert not any(label.startswith("Best") for label in g.acc_ax.get_legend_handles_labels()[1])
+
+
+def test_new_best_epochs_leave_the_legend_alone():
+    """A new best epoch changes the text beside the star, drawn in the blit, not the
+    legend, whose text would cost several blits to draw."""
+    g = graphs(20)
+    rows = rows_for(12)
+    g.update(rows[:1], 1)
+    legend = g.acc_ax.get_legend()
+    texts = []
+    for n in range(2, 13):
+        rows[n - 1]["val_accuracy"] = 0.9 + 0.005 * n   # each epoch a new best
+        g.update(rows[:n], n)
+        assert g.acc_ax.get_legend() is legend and not g.legend_stale
+        texts.append(g.best_text.get_text())
+        assert texts[-1].startswith(f"epoch {n}\n")
+    assert len(set(texts)) == len(texts)
+    # in the right half of the planned epochs the text turns leftwards, into the panel
+    assert g.best_text.get_horizontalalignment() == "right"
+    g.update(rows[:3], 3)
+    assert g.best_text.get_horizontalalignment() == "left"
 
 
 def test_penalty_lines_only_when_nonzero():
@@ -172,16 +203,48 @@ def test_blit_shows_new_lines_and_matches_a_full_drawing():
     blitted = pixels(g)
     g.fig.canvas.draw()      # a full drawing (as a resize makes): on_draw adds the lines
     drawn = pixels(g)
-    # The same, but at the edges of the legends, whose kept pixels hold what was under
-    # their frame's antialiased rim when they were drawn.
+    # The same, but at the edges of the legends and of the best epoch's text, whose kept
+    # pixels hold what was under their frame's antialiased rim when they were drawn.
     rows_, cols = np.nonzero((drawn != blitted).any(axis=2))
     height = drawn.shape[0]
     boxes = [ax.get_legend().get_window_extent().padded(2) for ax in g.axes]
+    boxes.append(g.best_text.get_bbox_patch().get_window_extent().padded(2))
     for y, x in zip(height - rows_, cols):
         assert any(box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1 for box in boxes), (x, y)
     g2 = graphs(12)
     feed(g2, rows[:6])
     assert (pixels(g2) != blitted).any(axis=2).sum() > 1000   # fewer epochs: fewer lines
+
+
+@pytest.mark.parametrize("epochs, n, l1", [(20, 20, 0.0), (40, 40, 0.001), (10, 36, 0.0)])
+def test_window_gets_every_changed_pixel(epochs, n, l1):
+    """A blit hands the GUI only the panels, where every animated artist lives: a copy
+    of the window kept from what it was handed equals the canvas after every update,
+    whether the best epoch (and its text) moves back and forth, a penalty line appears,
+    the dots go (past 30 epochs) or the lines run past the panel (more epochs than planned)."""
+    g = graphs(epochs, clock=time.perf_counter)
+    handed = []
+    g.fig.canvas.blit = handed.append
+    rows = rows_for(n) + rows_for(n, l1=l1)[n // 2:]
+    rows = rows[:n // 2] + rows[n:]
+    for r in rows[::3]:
+        r["val_accuracy"] += 0.02            # the best epoch moves back and forth
+    window = None
+    for e in list(range(1, n + 1)) + [4, 5]:  # and rows that start again
+        handed.clear()
+        how = g.update(rows[:e], best_of(rows[:e]))
+        canvas = pixels(g)
+        if how == "full":
+            window = canvas
+            continue
+        height = canvas.shape[0]
+        for box in handed:
+            x0, x1 = max(int(box.x0), 0), int(np.ceil(box.x1))
+            y0, y1 = max(int(height - box.y1), 0), int(np.ceil(height - box.y0))
+            window[y0:y1, x0:x1] = canvas[y0:y1, x0:x1]
+        diff = np.abs(window.astype(int) - canvas).max(axis=2)
+        assert diff.max() == 0, (e, (diff > 0).sum())
+    assert handed and all(box.width < g.fig.bbox.width for box in handed)
 
 
 def test_budget_holds_back_full_redraws():

@@ -314,7 +314,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
 def report(out: Output, loaded: LoadedRun, scores: Scores, seconds: float) -> None:
     """The printed report: accuracy, the run and its weights, per-digit table, confusion matrix."""
     out.say(accuracy_line(scores))
-    out.say(f"Run: {loaded.path} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
+    out.say(f"Run: {out.path(loaded.path)} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
           f"scored in {1000 * seconds:.0f} ms")
     recorded = loaded.recorded_accuracy
     if recorded is not None and round(recorded * len(scores.labels)) != scores.right:
@@ -445,7 +445,7 @@ def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     image_name = readable(args.image.name)
     out.say(f"Predicted: {top[0][0]}")
     out.say("Top 3:" + "\n      ".join(f"  {d}  {100 * p:6.2f} %" for d, p in top))
-    out.say(f"Run: {loaded.path} ({loaded.summary}; {loaded.weights}); image "
+    out.say(f"Run: {out.path(loaded.path)} ({loaded.summary}; {loaded.weights}); image "
           f"{original.shape[1]}×{original.shape[0]}, "
           + ("dark ink on light paper (inverted)" if prepared.inverted else "light ink on dark"))
     if show:
@@ -472,7 +472,7 @@ def save_output(out: Output, fig, args, default: Path, what: str) -> int:
     code = save(out, fig, path, quiet=args.save is None)
     if code:
         return code if args.save is not None else 0
-    out.say(f"Saved {what} to {path}" + default_path_note(args))
+    out.say(f"Saved {what} to {out.path(path)}" + default_path_note(args))
     return 0
 
 

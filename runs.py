@@ -32,7 +32,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path

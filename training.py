@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from network import Network
+from augment import Augmenter
+from network import Network, softmax_cross_entropy
 from runs import HISTORY_COLUMNS
 
 # Steps whose examples are gathered into one contiguous block at a time: the
@@ -104,7 +105,7 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
 
 def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float,
                 rng: np.random.Generator, *, batch_size: int = 4, l1: float = 0.0,
-                l2: float = 0.0, dropout: float = 0.0, augment: "Augmenter | None" = None,
+                l2: float = 0.0, dropout: float = 0.0, augment: Augmenter | None = None,
                 bar: tqdm | None = None, epoch: int = 0) -> float:
     """One pass over a fresh permutation of (x, y) in batches of batch_size.
 
@@ -115,10 +116,6 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     Returns the mean training loss of the epoch's steps (cross-entropy only,
     with the dropout masks and augmented images the steps trained on).
     """
-    # Imported here because only this function is this change's to edit; the
-    # lead may hoist them to the top of the file (augment imports nothing of ours).
-    from augment import Augmenter  # noqa: F401  (the annotation's type)
-    from network import softmax_cross_entropy
     n, classes = len(x), net.sizes[-1]
     steps = n // batch_size
     if steps == 0:

@@ -348,19 +348,6 @@ def compare_py(*args, env_extra: dict | None = None, **kwargs) -> subprocess.Com
                           env=env, timeout=120, **kwargs)
 
 
-def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
-    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
-    parser = compare.build_parser()
-    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
-    assert len(flags) == 5
-    for flag in flags:
-        with pytest.raises(SystemExit) as stop:
-            compare.main([f"{flag}=--"])
-        err = capsys.readouterr().err
-        assert stop.value.code == 2, flag
-        assert err.count("\n") == 1 and err.startswith("compare.py: error: ") and flag in err, err
-
-
 def test_the_table_to_a_reader_that_leaves_and_to_a_full_device(runs_root, tmp_path):
     """`| head -N` for every line count: exit 141 or 0, silent; /dev/full: one line, exit 1;
     stderr closed: the table still prints, exit 0."""

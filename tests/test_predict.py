@@ -968,19 +968,6 @@ def model_copy(tmp_path) -> Path:
     return Path(shutil.copytree(BEST_MODEL, tmp_path / "best-model"))
 
 
-def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
-    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
-    parser = predict.build_parser()
-    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
-    assert len(flags) == 13   # every flag of predict.py: a new one is tested without listing it
-    for flag in flags:
-        with pytest.raises(SystemExit) as stop:
-            predict.main([f"{flag}=--"])
-        err = capsys.readouterr().err
-        assert stop.value.code == 2, flag
-        assert err.count("\n") == 1 and err.startswith("predict.py: error: ") and flag in err, err
-
-
 @pytest.mark.slow
 def test_double_dash_value_through_the_real_program(tmp_path):
     for flag in ("--run", "--start", "--weights", "--save"):

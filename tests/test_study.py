@@ -184,19 +184,6 @@ def test_images_dir_that_is_a_file_is_one_line(quick_study, mnist_dir, tmp_path)
 
 # ---- a hostile world: =--, a reader that leaves, a full stdout, ASCII locales -----------------
 
-def test_every_flag_given_double_dash_is_a_one_line_usage_error(capsys):
-    """argparse turns `--flag=--` into an empty list; each flag refuses it (exit 2, one line)."""
-    parser = study.build_parser()
-    flags = [a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != "help"]
-    assert len(flags) == 12
-    for flag in flags:
-        with pytest.raises(SystemExit) as stop:
-            study.main([f"{flag}=--"])
-        err = capsys.readouterr().err
-        assert stop.value.code == 2, flag
-        assert err.count("\n") == 1 and err.startswith("study.py: error: ") and flag in err, err
-
-
 def test_a_reader_that_leaves_is_silent_and_a_full_stdout_is_one_line(quick_study, mnist_dir, tmp_path):
     """The finished quick study again (nothing to train), into `| head -N` for every line
     count: exit 141 or 0 and nothing on stderr; into /dev/full: one line, exit 1."""

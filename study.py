@@ -439,6 +439,14 @@ def ship(results: dict, args, out: Output) -> int:
             continue
         run = max(results[entry], key=lambda r: (r.record.best["val_accuracy"], -r.config.seed))
         new_val = run.record.best["val_accuracy"]
+        try:  # the study's weights are not committed: a clone has records and histories only
+            run.network("best"), run.network("last")
+        except runs.RunError:
+            out.error(f"not shipping {run.path.name}: its weights are not in {Output.path(run.path)} "
+                      "(a clone holds the study's records and histories only); train the study "
+                      "here first (python study.py --retrain)")
+            code = 1
+            continue
         target = args.ship_dir / folder_name
         if target.exists() and not args.force:
             try:

@@ -224,3 +224,21 @@ def test_ascii_only_output_with_an_accented_folder_degrades(quick_study, mnist_d
         assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
         assert done.stdout.isascii() and done.stderr.isascii()
     assert (here / "study_results.md").is_file()
+
+
+def test_ship_refuses_runs_whose_weights_are_not_there(quick_study, tmp_path):
+    """A clone holds the study's records and histories without weights: --ship says so and
+    leaves the shipped model alone instead of replacing it with a folder without weights."""
+    out, _ = quick_study
+    study_copy = tmp_path / "study"
+    shutil.copytree(out, study_copy)
+    for weights in study_copy.glob("*/checkpoints/*/weights_*.csv"):
+        weights.unlink()
+    results = study.collect(entries("original", "l1-decay"), [1, 2],
+                            type("A", (), {"output_dir": study_copy})())
+    shipped = tmp_path / "saved"
+    shipped.mkdir()
+    args = type("A", (), {"ship_dir": shipped, "force": True})()
+    from cli import Output
+    assert study.ship(results, args, Output("study.py")) == 1
+    assert not (shipped / "best-model").exists()

@@ -300,7 +300,10 @@ def run_study(args, out: Output) -> int:
         if failed:
             return out.fail(f"{len(failed)} run(s) did not complete: {', '.join(failed)}")
         out.say(f"Trained {len(todo)} run(s) in {(time.perf_counter() - start) / 60:.1f} minutes.")
-    results = collect(entries, seeds, args)
+    # The graphs and the table cover every configuration completed here with these
+    # settings, not only the categories just trained: a run of one category never
+    # leaves a table that has lost the others.
+    results = collect([e for e in ENTRIES if e in entries or completed(e, seeds, args)], seeds, args)
     write_outputs(results, args, out)
     if args.ship:
         return ship(results, args, out)
@@ -308,6 +311,20 @@ def run_study(args, out: Output) -> int:
 
 
 # ---- results ---------------------------------------------------------------------------
+
+def completed(entry: Entry, seeds: list[int], args) -> bool:
+    """Whether every seed of entry has a completed run with these settings here."""
+    import runs
+    for seed in seeds:
+        try:
+            run = runs.Run.load(args.output_dir / entry.folder(seed))
+        except runs.RunError:
+            return False
+        if run.config != entry.run_config(args.epochs, seed, args.limit) or \
+                run.record.status != "completed":
+            return False
+    return True
+
 
 def collect(entries: list[Entry], seeds: list[int], args) -> dict:
     """Each entry's runs, one per seed."""

@@ -242,3 +242,15 @@ def test_ship_refuses_runs_whose_weights_are_not_there(quick_study, tmp_path):
     from cli import Output
     assert study.ship(results, args, Output("study.py")) == 1
     assert not (shipped / "best-model").exists()
+
+
+def test_one_category_keeps_the_others_in_the_table(quick_study, mnist_dir):
+    """Running one category again writes a table that still holds every configuration
+    completed here, not only that category's."""
+    out, _ = quick_study
+    proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 2, "--category", "original",
+                     "--output-dir", out, mnist_dir=mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    table = (out / "study_results.md").read_text()
+    for e in entries("original", "l1-decay"):
+        assert f"| {e.label} |" in table

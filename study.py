@@ -460,8 +460,8 @@ def ship(results: dict, args, out: Output) -> int:
             run.network("best"), run.network("last")
         except runs.RunError:
             out.error(f"not shipping {run.path.name}: its weights are not in {Output.path(run.path)} "
-                      "(a clone holds the study's records and histories only); train the study "
-                      "here first (python study.py --retrain)")
+                      "(a clone holds the study's records and histories only); train it into a "
+                      "folder of its own first: python study.py --output-dir saved_files/my-study --ship")
             code = 1
             continue
         target = args.ship_dir / folder_name

@@ -82,7 +82,7 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
             out.append("Hint: the validation loss has risen for 3 epochs while the training loss "
                        "fell: the network is starting to overfit (learning the training images "
                        f"rather than digits). The best epoch's weights (epoch {best['epoch']}) are "
-                       "kept; --patience N stops such a run early.")
+                       "kept" + ("." if config.patience else "; --patience N stops such a run early."))
     return out
 
 

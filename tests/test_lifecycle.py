@@ -659,3 +659,10 @@ def test_a_real_run_at_chance_level_prints_the_hint_once(plain_mnist, tmp_path):
     assert all(r["val_accuracy"] < trainer.CHANCE_LEVEL for r in rows), rows
     assert proc.stdout.count("Hint: validation accuracy is") == 1, proc.stdout
     assert "2 sigmoid layers" in proc.stdout.replace("\n  ", " ")
+
+
+def test_overfit_hint_does_not_suggest_patience_to_a_run_that_has_it():
+    val = [0.9, 0.91, 0.92, 0.93, 0.94]
+    rising = hint_rows(val, train_loss=[1.0, 0.8, 0.6, 0.4, 0.3], val_loss=[0.5, 0.4, 0.45, 0.5, 0.55])
+    out = trainer.hints(rising, hint_config(patience=5), set())
+    assert len(out) == 1 and "overfit" in out[0] and "--patience" not in out[0]

@@ -445,8 +445,8 @@ def resume(args, parser, out: Output) -> int:
         trainer.check_resumable(run, args.epochs)
     except runs.RunError as err:
         return out.fail(str(err), 2)
-    out.say(f"Configuration: {run.config.summary()}  seed {run.config.seed}  "
-            f"({run.status_line()})")
+    out.say(out.wrap(f"Configuration: {run.config.summary()}  seed {run.config.seed}; "
+                     f"{run.status_line()}", indent="  "))
     try:
         with out.no_control_echo():
             outcome = trainer.resume_run(args.resume, args.epochs, args.patience,

@@ -24,6 +24,7 @@ load, read-only.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -186,6 +187,10 @@ class RunConfig:
     @classmethod
     def option(cls, name: str) -> Option:
         return next(f.metadata["option"] for f in fields(cls) if f.name == name)
+
+    @classmethod
+    def default(cls, name: str):
+        return next(f.default for f in fields(cls) if f.name == name)
 
     @classmethod
     def options(cls) -> Iterator[tuple[str, Option, Any]]:
@@ -471,7 +476,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a saved file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_os():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
@@ -502,14 +507,6 @@ def read_json(path: Path) -> Any:
         raise RunError(f"{path}: nested too deeply to be a run record") from None
     except (ValueError, OSError) as err:
         raise RunError(f"{path}: not valid JSON ({str(err).splitlines()[0]})") from None
-
-
-class _suppress_os:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is not None and issubclass(kind, OSError)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -931,7 +928,7 @@ class RunWriter:
         writer = cls(run.path, record, rows, lock)
         writer._remove_stale_checkpoints()
         for stale in run.path.glob(".*.tmp"):  # a killed writer's half-written run.json or history.csv
-            with _suppress_os():
+            with contextlib.suppress(OSError):
                 stale.unlink()
         writer._write_record()
         return writer
@@ -974,7 +971,7 @@ class RunWriter:
         self._write_record(record)  # the commit point
         self.record, self.rows = record, rows
         self._remove_stale_checkpoints()
-        with _suppress_os():
+        with contextlib.suppress(OSError):
             atomic_write_text(self.path / "history.csv", history_text(rows))
 
     def finish(self, status: str) -> None:

@@ -354,16 +354,20 @@ def run(argv: list[str] | None, out: Output) -> int:
 
     output_dir = args.output_dir or DEFAULT_OUTPUT
     if args.resume is not None:
-        return resume(args, parser, out)
+        return resume(args, out)
 
     answers = {q.key: getattr(args, q.key) for q in QUESTIONS}
     if answers["layers"] == 0 and answers["activation"] is not None:
         out.say(out.wrap(f"Note: --activation {answers['activation']} has no effect with 0 hidden "
                          "layers; it is ignored and recorded as null."))
         answers["activation"] = None
-    if args.limit is not None and args.limit < (args.batch_size or 4):
+    batch = args.batch_size or runs.RunConfig.default("batch_size")
+    if args.limit is not None and args.limit < batch:
         return out.fail(f"--limit {args.limit} is smaller than one batch "
-                        f"(--batch-size {args.batch_size or 4})", 2)
+                        f"(--batch-size {batch})", 2)
+    if batch > mnist_loader.TRAIN_SIZE:
+        return out.fail(f"--batch-size {batch} is larger than the "
+                        f"{mnist_loader.TRAIN_SIZE:,} training images", 2)
     if args.name is not None:
         problem = runs.check_run_name(args.name)
         if problem:
@@ -376,8 +380,7 @@ def run(argv: list[str] | None, out: Output) -> int:
         return out.fail(f"--output-dir {out.path(output_dir)} is a file, not a folder; choose another path")
     # The data comes before the questions: offline, say so before anything is asked.
     try:
-        data_dir = mnist_loader.ensure_data(args.data_dir) if hasattr(mnist_loader, "ensure_data") \
-            else args.data_dir
+        data_dir = mnist_loader.ensure_data(args.data_dir)
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
 
@@ -417,7 +420,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
     except runs.RunError as err:
-        return out.fail(str(err), 2 if "--batch-size" in str(err) else 1)
+        return out.fail(str(err))
     except OutputLost as err:  # before the run folder existed (while the data loaded)
         return output_lost(err, out, "nothing was saved")
     except Interrupted as err:  # before the run folder existed (while the data loaded)
@@ -427,7 +430,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     return finish(outcome, args, out, reporter.live)
 
 
-def resume(args, parser, out: Output) -> int:
+def resume(args, out: Output) -> int:
     import runs
     import trainer
     import mnist_loader

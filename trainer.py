@@ -7,6 +7,7 @@ nothing itself, and tells a `Reporter` what happens, so each caller shows it its
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, replace
@@ -270,7 +271,7 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                     _draw(writer, final=True)
     except OSError as err:
         where = err.filename or writer.path
-        with runs._suppress_os():  # record the failure if the folder still takes it
+        with contextlib.suppress(OSError):  # record the failure if the folder still takes it
             writer.finish("failed")
         status, code = "failed", 1
         reason = (f"cannot write {where} ({err.strerror or err}); check the disk and the "

@@ -60,14 +60,6 @@ def learning_rate(epoch: int, base: float, decay: float = 1.0) -> float:
     return base * decay ** (epoch - 1)
 
 
-def penalties(net: Network, l1: float = 0.0, l2: float = 0.0) -> tuple[float, float]:
-    """(l1 * sum|W|, l2/2 * sum W^2) over the weight matrices (not the biases), in float64."""
-    l1_term = l1 * sum(float(np.abs(w, dtype=np.float64).sum()) for w in net.weights) if l1 else 0.0
-    l2_term = 0.5 * l2 * sum(float(np.square(w, dtype=np.float64).sum()) for w in net.weights) \
-        if l2 else 0.0
-    return l1_term, l2_term
-
-
 def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generator,
           lr: float = 0.001, decay: float = 1.0, batch_size: int = 4, l1: float = 0.0,
           l2: float = 0.0, dropout: float = 0.0, augment=None, first_epoch: int = 1,
@@ -97,7 +89,8 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
             for name in ("train", "val", "test"):
                 split = getattr(data, name)
                 metrics[f"{name}_loss"], metrics[f"{name}_accuracy"] = net.evaluate(split.x, split.y)
-            metrics["l1_penalty"], metrics["l2_penalty"] = penalties(net, l1, l2)
+            metrics["l1_penalty"] = l1 * net.l1_penalty() if l1 else 0.0
+            metrics["l2_penalty"] = l2 * net.l2_penalty() if l2 else 0.0
         if not all(math.isfinite(v) for v in metrics.values()):
             raise TrainingDiverged(epoch, epoch_lr)
         yield EpochRecord(epoch=epoch, learning_rate=epoch_lr, seconds=seconds, **metrics)

@@ -107,12 +107,6 @@ def load_picture(path: str | os.PathLike) -> Picture:
         raise DigitImageError(f"{path}: cannot read it as an image ({reason})") from None
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The picture in a file as `load_picture` reads it (upright, reduced): (H, W) or
-    (H, W, 2/3/4) uint8/uint16. Kept for callers of the matplotlib-based reader it replaces."""
-    return load_picture(path).pixels
-
-
 def _decode(im, path) -> Picture:
     """Picture of an opened (not yet decoded) PIL image."""
     from PIL import Image
@@ -544,7 +538,7 @@ def fit_and_centre(ink: np.ndarray) -> np.ndarray:
 
 
 def preprocess(image: np.ndarray, where: str = "image") -> Prepared:
-    """A picture (a `read_image` result or any (H, W) / (H, W, 2/3/4) array of 0..1 floats or
+    """A picture (a `load_picture` result's pixels or any (H, W) / (H, W, 2/3/4) array of 0..1 floats or
     integers: grayscale, RGB or RGBA, any size, either polarity) prepared as MNIST's digits
     were. Raises DigitImageError when it holds no ink."""
     gray = shrink(to_grayscale(check_layout(image, where)))

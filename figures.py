@@ -185,8 +185,9 @@ def highlight(bars, probs: np.ndarray | None) -> None:
 
 
 def draw_own_digit(original: np.ndarray, pixels: np.ndarray, probs: np.ndarray, name: str,
-                   fig: Figure | None = None) -> Figure:
-    """The picture as given, beside the 28x28 the network saw (uint8) and its probabilities."""
+                   fig: Figure | None = None, size: tuple[int, int] | None = None) -> Figure:
+    """The picture as given, beside the 28x28 the network saw (uint8) and its probabilities.
+    size: the file's (width, height), when original was reduced while reading it."""
     import digit_image  # only --image needs it; a figures import stays light without it
     if fig is None:
         fig = Figure(figsize=(10, 4), dpi=100)
@@ -195,7 +196,8 @@ def draw_own_digit(original: np.ndarray, pixels: np.ndarray, probs: np.ndarray, 
     if shown.ndim == 3 and shown.shape[2] == 2:   # gray + alpha: imshow wants gray or RGBA
         shown = np.dstack([shown[..., 0]] * 3 + [shown[..., 1]])
     axes[0].imshow(shown, cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title(f"{name}\n{original.shape[1]}×{original.shape[0]} pixels", fontsize=10)
+    width, height = size or (original.shape[1], original.shape[0])
+    axes[0].set_title(f"{name}\n{width}×{height} pixels", fontsize=10)
     axes[1].imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     axes[1].set_title("as the network sees it\n28×28, like MNIST", fontsize=10)
     for ax in axes[:2]:

@@ -128,7 +128,7 @@ class Adam:
     def step(self, params: np.ndarray, grad: np.ndarray, lr: float) -> None:
         if self.m is None:
             self.m, self.v = np.zeros_like(params), np.zeros_like(params)
-        if self._buf is None or self._buf.shape != params.shape or self._buf.dtype != params.dtype:
+        if self._buf is None:  # one optimizer serves one parameter vector
             self._buf = np.empty_like(params)
         m, v, buf = self.m, self.v, self._buf
         self.t += 1

@@ -436,7 +436,8 @@ def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     if ignored:
         out.say(f"Note: {', '.join(ignored)} apply to the test images and are ignored with --image.")
     try:
-        original = digit_image.read_image(args.image)
+        picture = digit_image.load_picture(args.image)
+        original = picture.pixels  # upright, and reduced when large: picture.size is the file's
         prepared = digit_image.preprocess(original, str(args.image))
     except digit_image.DigitImageError as err:
         return fail(out, err)
@@ -446,16 +447,16 @@ def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     out.say(f"Predicted: {top[0][0]}")
     out.say("Top 3:" + "\n      ".join(f"  {d}  {100 * p:6.2f} %" for d, p in top))
     out.say(f"Run: {out.path(loaded.path)} ({loaded.summary}; {loaded.weights}); image "
-          f"{original.shape[1]}×{original.shape[0]}, "
+          f"{picture.size[0]}×{picture.size[1]}, "
           + ("dark ink on light paper (inverted)" if prepared.inverted else "light ink on dark"))
     if show:
         fig = in_a_window(out, lambda: windows.open_figure(
-            lambda f: figures.draw_own_digit(original, prepared.pixels, probs, image_name, f),
+            lambda f: figures.draw_own_digit(original, prepared.pixels, probs, image_name, f, picture.size),
             f"{image_name}: predicted {top[0][0]} ({100 * top[0][1]:.1f} %)", (10, 4)))
         if fig is not None:
             windows.show()
             return 0
-    fig = figures.draw_own_digit(original, prepared.pixels, probs, image_name)
+    fig = figures.draw_own_digit(original, prepared.pixels, probs, image_name, size=picture.size)
     return save_output(out, fig, args, loaded.path / f"prediction_{args.image.stem}.png",
                        "the picture and its 28×28 version")
 

@@ -40,7 +40,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from augment import KINDS as AUGMENTATIONS
 from network import ACTIVATIONS, INITS, Network, ParameterFileError
+from optim import OPTIMIZERS
 
 INPUT_SIZE, NUM_CLASSES = 784, 10
 MAX_HIDDEN = 4096  # beyond this a layer no longer fits a laptop's memory comfortably
@@ -132,7 +134,7 @@ class RunConfig:
                     help="L1 regularization of the weights: y/yes or n/no")
     decay: bool = _opt(None, flag="--decay", choices=(True, False), metavar="{y,n}",
                        help="decay the learning rate each epoch: y/yes or n/no")
-    optimizer: str = _opt(None, flag="--optimizer", choices=("sgd", "momentum", "adam"),
+    optimizer: str = _opt(None, flag="--optimizer", choices=OPTIMIZERS,
                           metavar="{sgd,momentum,adam}",
                           help="sgd or momentum (the question's choices), or adam")
     epochs: int = _opt(None, flag="--epochs", kind=int, low=1, high=MAX_EPOCHS, metavar="N",
@@ -155,7 +157,7 @@ class RunConfig:
                      help="L2 weight decay: the loss gains lambda/2 * sum W^2 (weights, not biases)")
     dropout: float = _opt(0.0, flag="--dropout", kind=float, low=0, high=1, high_ok=False,
                           metavar="P", help="inverted dropout on the hidden layers while training")
-    augment: str | None = _opt(None, flag="--augment", choices=("shift", "affine"), optional=True,
+    augment: str | None = _opt(None, flag="--augment", choices=AUGMENTATIONS, optional=True,
                                metavar="{shift,affine}",
                                help="move every training image by a random shift of up to 2 "
                                     "pixels each epoch (shift), or also rotate and scale it (affine)")

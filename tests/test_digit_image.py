@@ -109,7 +109,7 @@ def test_exif_orientation_gives_the_upright_digit(digits, model, tmp_path, orien
         assert turned.orientation == orientation and turned.size == (480, 640)
         assert turned.pixels.shape == (640, 480, 3)
         a = di.preprocess(turned.pixels).pixels
-        b = di.preprocess(di.read_image(tmp_path / f"upright{suffix}")).pixels
+        b = di.preprocess(di.load_picture(tmp_path / f"upright{suffix}").pixels).pixels
         diff = np.abs(a.astype(int) - b)
         # JPEG codes 8x8 blocks of the turned and the upright picture differently.
         assert diff.max() <= (0 if fmt == "PNG" else 40) and diff.mean() < 1.5
@@ -136,7 +136,7 @@ def test_a_shadow_across_the_page_is_not_ink(digits, model, tmp_path):
         # The digit sits partly in the shadow: its left edge is 25-30 % across the page.
         page = on_paper(images[i], 900, 1200, 560, centre=(0.5, 0.5 - 0.01 * (k % 3)))
         Image.fromarray(as_rgb8(shadowed(page, rng))).save(tmp_path / "photo.jpg", quality=90)
-        prepared.append(di.preprocess(di.read_image(tmp_path / "photo.jpg")).pixels)
+        prepared.append(di.preprocess(di.load_picture(tmp_path / "photo.jpg").pixels).pixels)
     predicted = model(np.array(prepared))
     assert (predicted == labels[chosen]).sum() >= 9, predicted
     # The shadow's edge is not in the ink's box: the digit fills 20 pixels of height, as MNIST.
@@ -181,10 +181,10 @@ def test_png_read_in_strips_equals_png_read_whole(tmp_path, monkeypatch, mode):
     for factor in (1, 3):
         monkeypatch.setattr(di, "WORK_SIDE", 301 // factor + (factor > 1))
         monkeypatch.setattr(di, "DECODE_BUDGET", 10**9)
-        whole = di.read_image(tmp_path / "x.png")
+        whole = di.load_picture(tmp_path / "x.png").pixels
         monkeypatch.setattr(di, "DECODE_BUDGET", 0)
         monkeypatch.setattr(di, "STRIP_BYTES", 5000)          # strips of a few rows
-        strips = di.read_image(tmp_path / "x.png")
+        strips = di.load_picture(tmp_path / "x.png").pixels
         assert strips.shape[0] == -(-301 // factor) and strips.dtype == whole.dtype
         np.testing.assert_array_equal(strips, whole)
 
@@ -195,7 +195,7 @@ def test_truncated_huge_png_is_refused_in_one_line(tmp_path, monkeypatch):
     (tmp_path / "x.png").write_bytes(data[:len(data) // 2])
     monkeypatch.setattr(di, "DECODE_BUDGET", 0)
     with pytest.raises(di.DigitImageError, match=r"x\.png: cannot read it as an image"):
-        di.read_image(tmp_path / "x.png")
+        di.load_picture(tmp_path / "x.png").pixels
 
 
 MEMORY_PROBE = textwrap.dedent("""
@@ -205,7 +205,7 @@ MEMORY_PROBE = textwrap.dedent("""
     sys.path.insert(0, sys.argv[2])
     import digit_image
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pixels = digit_image.preprocess(digit_image.read_image(sys.argv[1])).pixels
+    pixels = digit_image.preprocess(digit_image.load_picture(sys.argv[1]).pixels).pixels
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     np.save(sys.stdout.buffer, pixels)
     print((after - before) / 1024, file=sys.stderr)   # ru_maxrss is in KiB on Linux

@@ -81,6 +81,15 @@ class Output:
             except (OSError, ValueError):
                 continue
 
+    def output_lost(self, err: OutputLost, consequence: str = "") -> int:
+        """Standard output failed: silent when its reader went away (`| head` wanted no
+        more), else one line on stderr, for a device that failed is worth knowing.
+        Returns the exit code."""
+        if not err.reader_gone:
+            self.error(f"cannot write to standard output ({err.error.strerror or err.error}); "
+                       "stopped" + (f", {consequence}" if consequence else ""))
+        return err.exit_code
+
     def fail(self, message: str, code: int = 1) -> int:
         self.error(message)
         return code
@@ -207,3 +216,25 @@ def readable(text: str) -> str:
     UTF-8 bytes arrive as lone surrogates, which matplotlib refuses with a TypeError: they
     are decoded back ('é'), and bytes that are not UTF-8 become the replacement character."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number from low (to high)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bound = f"{low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range (must be {bound})")
+        return value
+    convert.__name__ = "int"
+    return convert
+
+
+def png_path(text: str) -> Path:
+    """An argparse type: a file name ending in .png (figures are saved as PNG)."""
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"{text!r} must end in .png (the figure is saved as PNG)")
+    return Path(text)

@@ -36,7 +36,7 @@ from matplotlib.ticker import MaxNLocator
 
 import plots
 import runs
-from cli import HelpFormatter, OneLineParser, Output, readable, run_script
+from cli import HelpFormatter, OneLineParser, Output, png_path, readable, run_script
 from interrupts import OutputLost
 
 HERE = Path(__file__).resolve().parent
@@ -444,12 +444,6 @@ def _sort_key(text: str) -> str:
     return key
 
 
-def _png(text: str) -> Path:
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a .png file name")
-    return Path(text)
-
-
 def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog=PROG, formatter_class=HelpFormatter,
@@ -470,7 +464,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--csv", action="store_true", help="print the table as CSV, whole")
     p.add_argument("--metric", type=_metric, default="test_accuracy", metavar="COLUMN",
                    help=f"what the graph shows: {', '.join(METRICS)}")
-    p.add_argument("--save", type=_png, default=None, metavar="FILE.png",
+    p.add_argument("--save", type=png_path, default=None, metavar="FILE.png",
                    help="write the graph to this PNG instead of opening a window (headless "
                         f"default: {DEFAULT_FIGURE} in the current folder)")
     return p
@@ -485,11 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             return show_table(args, out)
         return show_graph(args, out)
     except OutputLost as err:
-        # Silent when the reader went away (`| head` wanted no more); a device that failed
-        # (a full disk) is worth a line on stderr.
-        if not err.reader_gone:
-            out.error(f"cannot write to standard output ({err.error.strerror or err.error}); stopped")
-        return err.exit_code
+        return out.output_lost(err)
 
 
 def show_table(args, out: Output) -> int:

@@ -39,7 +39,7 @@ import mnist_loader
 import plots
 import runs
 import windows
-from cli import OneLineParser, Output, readable, run_script
+from cli import OneLineParser, Output, png_path, readable, run_script, whole_number
 from interrupts import OutputLost
 from figures import Scores, confusion_matrix
 
@@ -157,26 +157,6 @@ def grid_selection(scores: Scores, start: int, count: int, mistakes_only: bool) 
 
 # ---- the command line ---------------------------------------------------------------------------
 
-def _int_in(low: int, high: int):
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range (must be {low} to {high})")
-        return value
-    convert.__name__ = "int"
-    return convert
-
-
-def _png_path(text: str) -> Path:
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text!r} must end in .png (the figure is saved as PNG)")
-    return path
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
@@ -210,11 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score the weights of the epoch with the best validation accuracy (the "
                         "model is chosen on validation data, never on test data) or of the last "
                         "epoch (default: best)")
-    p.add_argument("--save", type=_png_path, default=None, metavar="FILE.png",
+    p.add_argument("--save", type=png_path, default=None, metavar="FILE.png",
                    help="write the figure to this PNG instead of opening a window")
-    p.add_argument("--count", type=_int_in(1, TEST_SIZE), default=DEFAULT_COUNT, metavar="N",
+    p.add_argument("--count", type=whole_number(1, TEST_SIZE), default=DEFAULT_COUNT, metavar="N",
                    help=f"test images in a saved grid, 1 to {TEST_SIZE} (default: {DEFAULT_COUNT})")
-    p.add_argument("--start", type=_int_in(0, TEST_SIZE - 1), default=0, metavar="I",
+    p.add_argument("--start", type=whole_number(0, TEST_SIZE - 1), default=0, metavar="I",
                    help=f"first test image to show, 0-based: 0 to {TEST_SIZE - 1} (default: 0)")
     p.add_argument("--mistakes", action="store_true",
                    help="show only the wrongly predicted test images")
@@ -237,11 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OutputLost as err:
-        # Silent when the reader went away (`| head` wanted no more); a device that failed
-        # (a full disk) is worth a line on stderr.
-        if not err.reader_gone:
-            out.error(f"cannot write to standard output ({err.error.strerror or err.error}); stopped")
-        return err.exit_code
+        return out.output_lost(err)
 
 
 NEEDS_A_DISPLAY = ("--draw needs a window to draw in: run it in a desktop session (or over "

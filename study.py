@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import HelpFormatter, OneLineParser, Output, run_script
+from cli import HelpFormatter, OneLineParser, Output, run_script, whole_number
 
 HERE = Path(__file__).resolve().parent
 PROG = "study.py"
@@ -493,20 +493,7 @@ def ship(results: dict, args, out: Output) -> int:
 
 # ---- the command line ------------------------------------------------------------------
 
-def _whole(low: int):
-    """An argparse type: a whole number >= low."""
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is out of range (must be >= {low})")
-        return value
-    return convert
-
-
-_positive, _seed = _whole(1), _whole(0)
+_positive, _seed = whole_number(1), whole_number(0)
 
 
 def _folder(text: str) -> Path:
@@ -583,11 +570,7 @@ def _main(argv, out: Output) -> int:
     except (StudyError, runs.RunError) as err:
         return out.fail(str(err))
     except OutputLost as err:
-        if err.reader_gone:  # `| head`: the reader wanted no more; nothing to say
-            return err.exit_code
-        out.error(f"cannot write to standard output ({err.error.strerror or err.error}); "
-                  "stopped; completed runs are kept, run study.py again to resume")
-        return err.exit_code
+        return out.output_lost(err, "completed runs are kept; run study.py again to resume")
     except Interrupted as err:
         out.clear_line()
         out.error(f"interrupted ({err}); completed runs are kept, run study.py again to resume")

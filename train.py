@@ -332,16 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         out.error("cancelled; nothing was saved")
         return 130
     except OutputLost as err:  # before any run folder existed
-        return output_lost(err, out, "nothing was saved")
-
-
-def output_lost(err, out: Output, consequence: str) -> int:
-    """Standard output failed: silent when its reader went away (`| head`: the reader
-    wanted no more), else one line on stderr, for a device that failed is worth knowing."""
-    if not err.reader_gone:
-        out.error(f"cannot write to standard output ({err.error.strerror or err.error}); "
-                  f"stopped, {consequence}")
-    return err.exit_code
+        return out.output_lost(err, "nothing was saved")
 
 
 def run(argv: list[str] | None, out: Output) -> int:
@@ -422,7 +413,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     except runs.RunError as err:
         return out.fail(str(err))
     except OutputLost as err:  # before the run folder existed (while the data loaded)
-        return output_lost(err, out, "nothing was saved")
+        return out.output_lost(err, "nothing was saved")
     except Interrupted as err:  # before the run folder existed (while the data loaded)
         out.clear_line()
         out.error(f"cancelled ({err}); nothing was saved")
@@ -462,7 +453,7 @@ def resume(args, out: Output) -> int:
     except runs.RunError as err:
         return out.fail(str(err), 2)
     except OutputLost as err:
-        return output_lost(err, out, "the run is unchanged")
+        return out.output_lost(err, "the run is unchanged")
     except Interrupted as err:
         out.clear_line()
         out.error(f"cancelled ({err}); the run is unchanged")

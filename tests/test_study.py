@@ -207,7 +207,7 @@ def test_a_reader_that_leaves_is_silent_and_a_full_stdout_is_one_line(quick_stud
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["study.py: cannot write to standard output (No space left on device); "
-                                        "stopped; completed runs are kept, run study.py again to resume"]
+                                        "stopped, completed runs are kept; run study.py again to resume"]
 
 
 @pytest.mark.parametrize("world", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}],

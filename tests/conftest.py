@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -199,6 +200,35 @@ os.write(ready, b"ready")
 os.close(ready)
 signal.signal(signal.SIGINT, signal.default_int_handler); exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
 """
+
+
+def interrupt_while_starting(script: Path, args: list, env: dict, delays: list[float],
+                             **popen) -> list[tuple[float, int, str]]:
+    """Start script through STARTUP_LAUNCHER (with -S: its packages come through env's
+    PYTHONPATH) once per delay, send SIGINT that long after its first line, and return
+    (delay, exit code, stdout + stderr) for each."""
+    results = []
+    for delay in delays:
+        ready_r, ready_w = os.pipe()
+        proc = popen_default_sigint([sys.executable, "-S", "-c", STARTUP_LAUNCHER, str(ready_w),
+                                     str(script), *map(str, args)], cwd=script.parent, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    pass_fds=(ready_w,), **popen)
+        os.close(ready_w)
+        assert os.read(ready_r, 5) == b"ready"
+        os.close(ready_r)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+        results.append((round(delay, 3), proc.returncode, (stdout + stderr).decode(errors="replace")))
+    return results
+
+
+def site_packages_path() -> str:
+    """PYTHONPATH that gives a `python -S` child this interpreter's installed packages."""
+    import sysconfig
+    return os.pathsep.join(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+
 
 
 # ---------------------------------------------------------------- the project's scripts, as a user runs them

@@ -11,10 +11,8 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +24,7 @@ import pytest
 import digit_image as di
 import figures
 import predict
-from conftest import (QUICK, ROOT, STARTUP_LAUNCHER, assert_fails, assert_no_traceback, child_env, flags,
+from conftest import (QUICK, ROOT, assert_fails, assert_no_traceback, child_env, flags,
                       hostile, run_script, show, snapshot)
 
 TRAIN_FLAGS = {
@@ -1071,26 +1069,13 @@ def test_ctrl_c_while_modules_import_exits_130_quietly(model_copy, mnist_dir, tm
     this machine's site-packages holds a .pth file, not the project's, that imports certifi
     in every interpreter start."""
     import random
-    import sysconfig
-    from conftest import popen_default_sigint
-    paths = os.pathsep.join(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
-    e = _hostile_env(mnist_dir, PYTHONPATH=paths)
+    from conftest import interrupt_while_starting, site_packages_path
+    e = _hostile_env(mnist_dir, PYTHONPATH=site_packages_path())
     rng = random.Random(2)
-    results = []
-    for i in range(30):
-        delay = rng.uniform(0, 0.8)
-        ready_r, ready_w = os.pipe()
-        proc = popen_default_sigint(
-            [sys.executable, "-S", "-c", STARTUP_LAUNCHER, str(ready_w), str(ROOT / "predict.py"),
-             "--run", str(model_copy), "--save", str(tmp_path / f"grid{i}.png")], cwd=ROOT, env=e,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(ready_w,))
-        os.close(ready_w)
-        assert os.read(ready_r, 5) == b"ready"
-        os.close(ready_r)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-        results.append((round(delay, 3), proc.returncode, (stdout + stderr).decode(errors="replace")))
+    delays = [rng.uniform(0, 0.8) for _ in range(30)]
+    results = [interrupt_while_starting(ROOT / "predict.py", ["--run", model_copy, "--save",
+                                                             tmp_path / f"grid{i}.png"], e, [d])[0]
+               for i, d in enumerate(delays)]
     bad = [r for r in results if r[1] not in (130, 0) or "Traceback" in r[2] or "KeyboardInterrupt" in r[2]]
     assert not bad, bad
     assert any(r[1] == 130 for r in results)

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +28,9 @@ import mnist_loader
 import runs
 import train as train_py
 from cli import Output
-from conftest import (ANSWERS, QUICK, ROOT, STARTUP_LAUNCHER, assert_fails, assert_no_traceback, child_env, flags,
-                      hostile, popen_default_sigint, run_folders, run_train, show, snapshot)
+from conftest import (ANSWERS, QUICK, ROOT, assert_fails, assert_no_traceback, child_env, flags, hostile,
+                      interrupt_while_starting, popen_default_sigint, run_folders, run_train, show,
+                      site_packages_path, snapshot)
 from interrupts import StopSignals
 
 
@@ -503,24 +503,10 @@ def test_ctrl_c_while_starting_exits_130_quietly(tmp_path, mnist_dir):
 
     The child runs with -S (its packages through PYTHONPATH): this machine's site-packages
     holds a .pth file, not the project's, that imports certifi in every interpreter start."""
-    paths = os.pathsep.join(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
-    env = child_env(mnist_dir, PYTHONPATH=paths)
+    env = child_env(mnist_dir, PYTHONPATH=site_packages_path())
     rng = random.Random(1)
-    results = []
-    for _ in range(30):
-        delay = rng.uniform(0, 0.6)
-        ready_r, ready_w = os.pipe()
-        proc = popen_default_sigint([sys.executable, "-S", "-c", STARTUP_LAUNCHER, str(ready_w),
-                                     str(ROOT / "train.py"), "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env,
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    pass_fds=(ready_w,))
-        os.close(ready_w)
-        assert os.read(ready_r, 5) == b"ready"
-        os.close(ready_r)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-        results.append((round(delay, 3), proc.returncode, (stdout + stderr).decode(errors="replace")))
+    results = interrupt_while_starting(ROOT / "train.py", ["--output-dir", tmp_path / "out"], env,
+                                       [rng.uniform(0, 0.6) for _ in range(30)], stdin=subprocess.PIPE)
     bad = [r for r in results if r[1] != 130 or "Traceback" in r[2] or "KeyboardInterrupt" in r[2]]
     assert not bad, bad
     assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Iterator, NoReturn
 
+import interrupts
 from interrupts import Interrupted, OutputLost
 
 
@@ -172,10 +173,11 @@ def run_script(main: Callable[[], int]) -> NoReturn:
             pass
     code = 130
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # nohup, a background job
+    sys.unraisablehook = interrupts.deliver_again  # a Ctrl-C inside a callback is not lost
     try:
         try:
             if not ignored:  # Ctrl-C now raises KeyboardInterrupt, which main handles
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGINT, interrupts.keyboard_interrupt)
             code = main()
         finally:
             # The work is done and its status written: a late Ctrl-C must not turn the
@@ -189,6 +191,10 @@ def run_script(main: Callable[[], int]) -> NoReturn:
         code = err.exit_code
     except BrokenPipeError:
         code = 141
+    except Exception:
+        if interrupts.received() is None:
+            raise
+        code = 128 + interrupts.received()  # a library turned the Ctrl-C into its own error
     try:
         if sys.stdout is not None:
             sys.stdout.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -109,3 +110,42 @@ class OutputLost(Interrupted):
     def exit_code(self) -> int:
         """141 (128 + SIGPIPE) when the reader went away, as a shell reports it; else 1."""
         return 128 + self.signum if self.reader_gone else 1
+
+
+# ---- a Ctrl-C that lands inside a library ----------------------------------------------
+# Python raises KeyboardInterrupt wherever the main thread happens to be, and two kinds of
+# place do not let it through: a weakref callback or __del__ (the interpreter prints
+# "Exception ignored in ...", a traceback, and carries on as if no key was pressed), and
+# matplotlib's compiled functions, whose pybind11 wrappers turn an error raised while they
+# convert their arguments into "TypeError: incompatible function arguments". The scripts
+# (cli.run_script) therefore remember the interrupt when it arrives, deliver it again when
+# it was swallowed, and end with 130 when a library error follows it.
+
+_received: list[int] = []
+
+
+def keyboard_interrupt(signum: int, frame) -> None:
+    """A SIGINT handler: Python's own (raise KeyboardInterrupt), remembering that it ran."""
+    if not _received:
+        _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def received() -> int | None:
+    """The stop signal that keyboard_interrupt saw, or None."""
+    return _received[0] if _received else None
+
+
+def deliver_again(unraisable) -> None:
+    """A sys.unraisablehook: a KeyboardInterrupt or Interrupted raised inside a callback,
+    where Python cannot raise it, is sent again, to land in the main code a moment later;
+    anything else is reported as Python does."""
+    err = unraisable.exc_value
+    if not isinstance(err, (KeyboardInterrupt, Interrupted)) or isinstance(err, OutputLost):
+        sys.__unraisablehook__(unraisable)
+        return
+    signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+    if callable(signal.getsignal(signum)):  # still handled in Python: raise it again
+        # From another thread, a moment later: sent from here (signal.raise_signal), the
+        # handler would run at once, inside this hook, and be swallowed again.
+        threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum)).start()

@@ -44,8 +44,6 @@ DEFAULT_RUNS = HERE / "saved_files"
 DEFAULT_FIGURE = Path("comparison.png")
 PROG = "compare.py"
 METRICS = runs.HISTORY_COLUMNS[1:]        # every history column but the epoch itself
-# Files train.py writes into a run folder: --save never replaces one of them.
-RUN_FILES = ("accuracy.png", "loss.png", "learning_rate.png", "features.png", "predictions.png")
 MAX_DEPTH = 8                             # how deep the table looks for run folders
 
 
@@ -588,7 +586,7 @@ def draw(groups: list[Group], args, title: str, out: Output) -> int:
             out.say("Closed the graph window.")
         return 0
     target = args.save or DEFAULT_FIGURE
-    if target.name in RUN_FILES and is_run_folder(target.resolve().parent):
+    if runs.kit_figure(target.name) and is_run_folder(target.resolve().parent):
         return out.fail(f"{target} belongs to the run folder {target.parent}; choose another "
                         "--save name")
     if not target.resolve().parent.is_dir():

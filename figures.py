@@ -6,6 +6,7 @@ figure is passed in) and never needs a display; windows.py reuses them in window
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +48,16 @@ class Scores:
     def confidence(self, i: int) -> float:
         return float(self.probs[i, self.predicted[i]])
 
+    @functools.cached_property
+    def confusion(self) -> np.ndarray:
+        """The confusion matrix, (10, 10) counts: row = true digit, column = predicted digit."""
+        classes = self.probs.shape[1]
+        return np.bincount(self.labels * classes + self.predicted,
+                           minlength=classes * classes).reshape(classes, classes)
+
     def cell(self, true: int, predicted: int) -> np.ndarray:
         """Indices of the images of one confusion-matrix cell: that true and that predicted digit."""
         return np.flatnonzero((self.labels == true) & (self.predicted == predicted))
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
-    """(classes, classes) counts: row = true digit, column = predicted digit."""
-    return np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(classes, classes)
 
 
 def as_pictures(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:

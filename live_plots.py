@@ -53,8 +53,6 @@ MARGIN = 0.05           # matplotlib's own autoscale margin: the room past 100 %
 LEGEND_LOC = ("lower right", "upper right", "upper right")
 # Opaque: a legend's pixels are saved once and pasted over the lines at every blit.
 LEGEND = dict(fontsize="small", framealpha=1.0)
-PENALTIES = (("l1_penalty", "L1 penalty \u03bb\u00b7\u03a3|W|"),
-             ("l2_penalty", "L2 penalty \u03bb/2\u00b7\u03a3W\u00b2"))
 # Where each panel's values head during training (accuracy up to 100 %, the loss and the
 # learning rate down to 0): its y axis reaches there from the first epoch on.
 ANCHORS = ((None, 100.0), (0.0, None), (0.0, None))
@@ -115,17 +113,15 @@ class LiveGraphs:
         self.lines: dict[str, Line2D] = {}
         for ax, metric, panel, ylabel in (
                 (self.acc_ax, "accuracy", "Accuracy per epoch", "Accuracy (%)"),
-                (self.loss_ax, "loss", "Loss per epoch", "Mean cross-entropy (without penalty)")):
+                (self.loss_ax, "loss", "Loss per epoch", plots.LOSS_LABEL)):
             for split, (label, colour) in plots.SPLIT_STYLE.items():
                 self.lines[f"{split}_{metric}"], = ax.plot([], [], color=colour, label=label)
             ax.set_title(panel)
             ax.set_ylabel(ylabel)
         # The best epoch: a dotted vertical line and a star on the validation curve.
-        self.best_line = self.acc_ax.axvline(1, color="0.5", linestyle=":", linewidth=1,
-                                             visible=False)
-        self.best_star, = self.acc_ax.plot([], [], marker="*", markersize=12, color="tab:orange",
-                                           markeredgecolor="black", linestyle="none",
-                                           visible=False, label="_best")
+        self.best_line = self.acc_ax.axvline(1, **plots.BEST_LINE_STYLE, visible=False)
+        self.best_star, = self.acc_ax.plot([], [], **plots.BEST_STAR_STYLE, visible=False,
+                                           label="_best")
         # The best epoch and its test accuracy, beside the star while training: in the
         # legend they would change it at each new best, and a legend costs several blits'
         # time to draw (benchmarks/live_plots_speed.py). Below the star, under the curves,
@@ -346,12 +342,12 @@ class LiveGraphs:
         for column, line in self.lines.items():
             scale = 100 if column.endswith("accuracy") else 1
             line.set_data(epochs, [scale * r[column] for r in rows])
-        for column, label in PENALTIES:
+        for column, label in plots.PENALTIES:
             values = [r.get(column) or 0.0 for r in rows]
             if column not in self.penalty_lines and any(values):
                 self.penalty_lines[column], = self.loss_ax.plot(
-                    [], [], color="0.35", linestyle="--", animated=True,
-                    label=f"{label}\n(added to the training objective)")
+                    [], [], **plots.PENALTY_STYLE, animated=True,
+                    label=f"{label}\n{plots.PENALTY_NOTE}")
             if column in self.penalty_lines:
                 self.penalty_lines[column].set_data(epochs, values)
         best = next((r for r in rows if r["epoch"] == best_epoch), None)
@@ -364,8 +360,8 @@ class LiveGraphs:
             y, test = 100 * best["val_accuracy"], 100 * best["test_accuracy"]
             self.best_line.set_xdata([best_epoch, best_epoch])
             self.best_star.set_data([best_epoch], [y])
-            self.best_star.set_label(f"Best validation: epoch {best_epoch} (test {test:.2f} %)"
-                                     if final else "Best validation epoch")
+            self.best_star.set_label(plots.best_label(best_epoch, best) if final
+                                     else "Best validation epoch")
             self.best_text.set_text(f"epoch {best_epoch}\ntest {test:.2f} %")
             self.best_text.xy = (best_epoch, y)
             # Leftwards in the right half of the planned epochs, so that it stays in the panel.

@@ -14,8 +14,22 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+# The look shared by the saved graphs and the live window (live_plots.py).
 SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange"),
                "test": ("Test", "tab:green")}
+LOSS_LABEL = "Mean cross-entropy (without penalty)"
+PENALTIES = (("l1_penalty", "L1 penalty \u03bb\u00b7\u03a3|W|"),
+             ("l2_penalty", "L2 penalty \u03bb/2\u00b7\u03a3W\u00b2"))
+PENALTY_NOTE = "(added to the training objective)"
+PENALTY_STYLE = dict(color="0.35", linestyle="--")
+BEST_LINE_STYLE = dict(color="0.5", linestyle=":", linewidth=1)
+BEST_STAR_STYLE = dict(marker="*", markersize=12, color="tab:orange", markeredgecolor="black",
+                       linestyle="none")
+
+
+def best_label(epoch: int, row: dict) -> str:
+    """The legend entry of the best validation epoch's star; row: that epoch's history row."""
+    return f"Best validation: epoch {epoch} (test {100 * row['test_accuracy']:.2f} %)"
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
@@ -46,7 +60,7 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
     marker = dict(marker="o", markersize=3) if len(rows) <= 30 else {}
     paths = []
     for metric, ylabel, name in (("accuracy", "Accuracy (%)", "accuracy.png"),
-                                 ("loss", "Mean cross-entropy (without penalty)", "loss.png")):
+                                 ("loss", LOSS_LABEL, "loss.png")):
         fig = Figure(figsize=(7, 4.5))
         ax = fig.add_subplot()
         for split, (label, colour) in SPLIT_STYLE.items():
@@ -55,18 +69,14 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
         if metric == "accuracy" and best_epoch is not None:
             best = next((r for r in rows if r["epoch"] == best_epoch), None)
             if best is not None:
-                ax.axvline(best_epoch, color="0.5", linestyle=":", linewidth=1)
-                ax.plot([best_epoch], [100 * best["val_accuracy"]], marker="*", markersize=12,
-                        color="tab:orange", markeredgecolor="black", linestyle="none",
-                        label=f"Best validation: epoch {best_epoch} "
-                              f"(test {100 * best['test_accuracy']:.2f} %)")
+                ax.axvline(best_epoch, **BEST_LINE_STYLE)
+                ax.plot([best_epoch], [100 * best["val_accuracy"]], **BEST_STAR_STYLE,
+                        label=best_label(best_epoch, best))
         if metric == "loss":
-            for column, label in (("l1_penalty", "L1 penalty \u03bb\u00b7\u03a3|W|"),
-                                  ("l2_penalty", "L2 penalty \u03bb/2\u00b7\u03a3W\u00b2")):
+            for column, label in PENALTIES:
                 values = [r.get(column) for r in rows]
                 if any(values):
-                    ax.plot(epochs, values, color="0.35", linestyle="--", label=f"{label} (added "
-                            "to the training objective)", **marker)
+                    ax.plot(epochs, values, **PENALTY_STYLE, label=f"{label} {PENALTY_NOTE}", **marker)
         ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
         _epoch_axis(ax, epochs)
         ax.set_ylabel(ylabel)

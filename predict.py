@@ -35,21 +35,20 @@ import numpy as np
 
 import digit_image
 import figures
+import interrupts
 import mnist_loader
 import plots
 import runs
 import windows
 from cli import OneLineParser, Output, png_path, readable, run_script, whole_number
+from figures import Scores
 from interrupts import OutputLost
-from figures import Scores, confusion_matrix
 
 HERE = Path(__file__).resolve().parent
 PROG = "predict.py"
 DEFAULT_RUNS = HERE / "saved_files"
 TEST_SIZE = 6000            # the test split: t10k images 4000..9999
 DEFAULT_COUNT = 25          # images in a saved grid
-# Files of a run folder that belong to train.py: --save never replaces one of them.
-RUN_FILES = ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -122,7 +121,7 @@ def accuracy_line(scores: Scores) -> str:
 
 def per_digit_table(scores: Scores) -> str:
     """Images, right answers and accuracy for each true digit."""
-    matrix = confusion_matrix(scores.labels, scores.predicted)
+    matrix = scores.confusion
     lines = ["Per-digit accuracy:", "  digit  images  correct  accuracy"]
     for d in range(len(matrix)):
         total, right = int(matrix[d].sum()), int(matrix[d, d])
@@ -299,7 +298,7 @@ def report(out: Output, loaded: LoadedRun, scores: Scores, seconds: float) -> No
     out.say()
     out.say(per_digit_table(scores))
     out.say()
-    out.say(confusion_table(confusion_matrix(scores.labels, scores.predicted)))
+    out.say(confusion_table(scores.confusion))
     out.say()
 
 
@@ -309,7 +308,7 @@ def run_title(loaded: LoadedRun) -> str:
 
 def protected_path(save: Path | None, run_dir: Path) -> str | None:
     """Why --save may not write this path (one of the run's own files), or None."""
-    if save is None or save.name not in RUN_FILES:
+    if save is None or save.name not in runs.GRAPHS:  # its own pictures it may write again
         return None
     try:
         inside = save.resolve().parent == Path(run_dir).resolve()
@@ -338,6 +337,8 @@ def in_a_window(out: Output, make: Callable):
         return make()
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (Tk with an
         # unreachable display raises TclError, Qt others); the figure is saved instead
+        if interrupts.received():  # a Ctrl-C that matplotlib turned into its own error
+            raise
         out.say(f"Cannot open a window ({type(err).__name__}: {' '.join(str(err).split())}); "
               "saving instead.")
         return None
@@ -356,7 +357,7 @@ def show_confusion(out: Output, args, loaded: LoadedRun, scores: Scores, picture
             windows.show()
             del explorer
             return 0
-    fig = figures.draw_confusion(confusion_matrix(scores.labels, scores.predicted), run_title(loaded))
+    fig = figures.draw_confusion(scores.confusion, run_title(loaded))
     return save_output(out, fig, args, loaded.path / "predictions_confusion.png", "the confusion matrix")
 
 
@@ -398,6 +399,8 @@ def draw_digit(out: Output, loaded: LoadedRun) -> int:
     try:
         window = windows.open_draw(drawing_reader(loaded), f"{run_title(loaded)}, {loaded.weights}")
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (see in_a_window)
+        if interrupts.received():
+            raise
         return fail(out, f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
     out.say("Draw a digit with the mouse: c or right click clears, q quits.")
     windows.show()

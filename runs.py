@@ -51,6 +51,18 @@ FORMAT = 2
 RECORD = "run.json"
 LEGACY_RECORD = "config.json"
 
+# The figures training writes into a run folder (plots.plot_history, figures.save_features),
+# in the order a person reads them; other scripts never replace one of them.
+GRAPHS = ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
+
+
+def kit_figure(name: str) -> bool:
+    """Whether a file name in a run folder is one the kit writes there: a training graph,
+    or one of predict.py's pictures (predictions.png, predictions_confusion.png,
+    prediction_<image>.png, ...)."""
+    return name in GRAPHS or (name.startswith("prediction") and name.endswith(".png"))
+
+
 STATUSES = ("running", "completed", "interrupted", "stopped-early", "diverged", "failed")
 RESUMABLE = ("running", "completed", "interrupted", "stopped-early")
 

@@ -507,8 +507,8 @@ def keep_live_open(live, run_dir: Path, out: Output) -> None:
 def show_graphs(run_dir: Path, out: Output) -> None:
     """Open the run's graphs in windows when one can open; else say where they are and why."""
     from plots import show_images
-    names = [n for n in ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
-             if (run_dir / n).exists()]
+    from runs import GRAPHS
+    names = [n for n in GRAPHS if (run_dir / n).exists()]
     where = f"The graphs are in {out.path(run_dir)} ({', '.join(names)})."
     try:
         problem = show_images([run_dir / n for n in names], opened=lambda: out.say(

@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import (RIGHT, WRONG, Scores, confusion_matrix, draw_confusion, highlight,
+from figures import (RIGHT, WRONG, Scores, draw_confusion, highlight,
                      probability_bars)
 
 # The keys of the windows. Matplotlib binds some of them itself (left and right to its zoom
@@ -179,7 +179,7 @@ class Explorer:
         self.scores = scores
         self.name = name
         self.mistakes_only = mistakes_only
-        self.matrix = confusion_matrix(scores.labels, scores.predicted)
+        self.matrix = scores.confusion
         self.closed = False
         self._close = close
         self.browser: Browser | None = None

@@ -275,12 +275,22 @@ def test_headless_without_save_writes_comparison_png_here(runs_root, tmp_path, c
     assert "Saved the graph to comparison.png" in capsys.readouterr().out
 
 
-def test_save_never_replaces_a_run_file(runs_root, capsys, monkeypatch):
+@pytest.mark.parametrize("name", ["accuracy.png", "features.png", "predictions.png",
+                                  "prediction_my_digit.png"])
+def test_save_never_replaces_a_run_file(runs_root, capsys, monkeypatch, name):
+    """Neither a training graph nor one of predict.py's pictures in a run folder."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    target = runs_root / "seed-11" / "accuracy.png"
+    target = runs_root / "seed-11" / name
     assert compare.main(["--runs-dir", str(runs_root), "seed-11", "--save", str(target)]) == 1
     assert "belongs to the run folder" in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_save_may_write_another_png_into_a_run_folder(runs_root, capsys, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    target = runs_root / "seed-11" / "my-comparison.png"
+    assert compare.main(["--runs-dir", str(runs_root), "seed-11", "--save", str(target)]) == 0
+    assert target.stat().st_size > 0
 
 
 def test_a_metric_the_legacy_run_lacks_leaves_it_out(runs_root, tmp_path, capsys, monkeypatch):

@@ -1,20 +1,17 @@
-"""Time an epoch of the engine before and after a change, and what each training option costs.
+"""What each training option costs an epoch of the 784-64-64-10 momentum network.
 
-    python benchmarks/engine_options.py --before /tmp/before [--epochs 5]
-    python benchmarks/engine_options.py              # the options' costs only
+    python benchmarks/engine_options.py [--epochs 5]
 
---before names a folder holding an earlier network.py, optim.py and training.py
-(copies taken before a change): both versions are imported into this process and
-their epochs alternate, so load from elsewhere on a shared machine hits both
-alike. Then the 784-64-64-10 momentum epoch is timed plain and with each option
-(--l2, --dropout 0.2, adam, --augment shift and affine), again alternating, and
-Adam's two ways of receiving the gradient are compared. Prints ms per epoch,
-median over the epochs, on the real 58,000 training images, batch 4.
+The epoch is timed plain and with each option (--l2, --dropout 0.2, adam, --augment
+shift and affine), the configurations alternating epoch by epoch so that load from
+elsewhere on a shared machine hits them alike, and Adam's two ways of receiving the
+gradient are compared. Prints ms per epoch, median over the epochs, on the real
+58,000 training images, batch 4. (Before and after a change to the plain epoch:
+benchmarks/epoch_ab.py.)
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import time
@@ -25,21 +22,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import mnist_loader  # noqa: E402
+import network  # noqa: E402
+import optim  # noqa: E402
+import training  # noqa: E402
+from augment import Augmenter  # noqa: E402
 
-ENGINE = ("network", "optim", "training")
-
-
-def load_engine(folder: Path) -> dict:
-    """Import network, optim and training from folder as a separate set of modules."""
-    saved = {name: sys.modules.pop(name) for name in ENGINE if name in sys.modules}
-    sys.path.insert(0, str(folder))
-    try:
-        return {name: importlib.import_module(name) for name in ENGINE}
-    finally:
-        sys.path.remove(str(folder))
-        for name in ENGINE:
-            sys.modules.pop(name, None)
-        sys.modules.update(saved)
+ENGINE = {"network": network, "optim": optim, "training": training}
 
 
 def time_epochs(configs: dict, x, y, epochs: int) -> dict[str, list[float]]:
@@ -77,39 +65,24 @@ def report(title: str, times: dict[str, list[float]], bases: dict[str, str]) -> 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", type=Path, help="folder with the earlier network.py, optim.py, training.py")
     p.add_argument("--epochs", type=int, default=5, help="timed epochs per configuration")
     p.add_argument("--data-dir", type=Path, default=None)
     args = p.parse_args()
 
     data = mnist_loader.load_data("simple", np.random.default_rng(0), data_dir=args.data_dir)
     x, y = data.train.x, data.train.y
-    after = load_engine(ROOT)
     print(f"numpy {np.__version__}, simple normalization, relu, batch 4, lr 0.001, "
           f"median of {args.epochs} epochs, configurations alternating")
-
-    if args.before:
-        before = load_engine(args.before.resolve())
-        configs = {}
-        for sizes, opt in (([784, 64, 64, 10], "momentum"), ([784, 10], "sgd")):
-            label = "-".join(map(str, sizes)) + " " + opt
-            configs[f"{label}, before"] = runner(before, sizes, opt)
-            configs[f"{label}, after"] = runner(after, sizes, opt)
-        times = time_epochs(configs, x, y, args.epochs)
-        report("Before and after (no new options); base: before", times,
-               {name: name.replace(", after", ", before") for name in times})
-
-    from augment import Augmenter
     big = [784, 64, 64, 10]
     configs = {
-        "momentum": runner(after, big, "momentum"),
-        "momentum --l2 1e-4": runner(after, big, "momentum", l2=1e-4),
-        "momentum --dropout 0.2": runner(after, big, "momentum", dropout=0.2),
-        "adam": runner(after, big, "adam"),
-        "adam, gradient times lr divided back": runner(after, big, lambda: _AdamDividingLr(after["optim"])),
-        "momentum --augment shift": runner(after, big, "momentum",
+        "momentum": runner(ENGINE, big, "momentum"),
+        "momentum --l2 1e-4": runner(ENGINE, big, "momentum", l2=1e-4),
+        "momentum --dropout 0.2": runner(ENGINE, big, "momentum", dropout=0.2),
+        "adam": runner(ENGINE, big, "adam"),
+        "adam, gradient times lr divided back": runner(ENGINE, big, lambda: _AdamDividingLr(optim)),
+        "momentum --augment shift": runner(ENGINE, big, "momentum",
                                            augment=Augmenter("shift", 0.0, np.random.default_rng(2))),
-        "momentum --augment affine": runner(after, big, "momentum",
+        "momentum --augment affine": runner(ENGINE, big, "momentum",
                                             augment=Augmenter("affine", 0.0, np.random.default_rng(2))),
     }
     report("What each option costs, 784-64-64-10; base: momentum", time_epochs(configs, x, y, args.epochs),

@@ -62,13 +62,20 @@ CHILD = textwrap.dedent("""
     class Thing:
         pass
 
+    def callback_then_work():
+        thing = Thing()
+        keep = weakref.ref(thing, lambda ref: ctrl_c_here())
+        del thing  # the callback runs here: Python reports, and drops, what it raises
+        for _ in range(500):  # five seconds of work that the Ctrl-C must still stop
+            time.sleep(0.01)
+
     def main():
         if sys.argv[1] == "callback":
-            thing = Thing()
-            keep = weakref.ref(thing, lambda ref: ctrl_c_here())
-            del thing  # the callback runs here: Python reports, and drops, what it raises
-            for _ in range(500):  # five seconds of work that the Ctrl-C must still stop
-                time.sleep(0.01)
+            callback_then_work()
+        elif sys.argv[1] == "training":  # train.py's handler: Interrupted instead
+            from interrupts import StopSignals
+            with StopSignals():
+                callback_then_work()
         else:
             from matplotlib import _path
             _path.affine_transform(Points(), np.eye(3) if sys.argv[1] != "bad" else np.eye(2))
@@ -84,11 +91,12 @@ def run_child(case: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-@pytest.mark.parametrize("case", ["library", "callback"])
+@pytest.mark.parametrize("case", ["library", "callback", "training"])
 def test_ctrl_c_inside_a_library_or_callback_ends_130_and_prints_nothing(case):
     """matplotlib's pybind11 wrappers turn a KeyboardInterrupt raised while they convert an
-    argument into a TypeError; a weakref callback's KeyboardInterrupt is printed as
-    'Exception ignored' and dropped. Either way the script stops at once with 130, silently."""
+    argument into a TypeError; a weakref callback's KeyboardInterrupt (or, while a run
+    trains, Interrupted) is printed as 'Exception ignored' and dropped. Either way the
+    script stops within moments with 130, silently."""
     done = run_child(case)
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "")
 

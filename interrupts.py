@@ -119,7 +119,8 @@ class OutputLost(Interrupted):
 # matplotlib's compiled functions, whose pybind11 wrappers turn an error raised while they
 # convert their arguments into "TypeError: incompatible function arguments". The scripts
 # (cli.run_script) therefore remember the interrupt when it arrives, deliver it again when
-# it was swallowed, and end with 130 when a library error follows it.
+# it was swallowed, and end with 130 when a library error follows it; the few places that
+# turn any error into a message ("cannot open a window") let it through once received().
 
 _received: list[int] = []
 

@@ -14,6 +14,8 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
+import interrupts
+
 # The look shared by the saved graphs and the live window (live_plots.py).
 SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange"),
                "test": ("Test", "tab:green")}
@@ -167,6 +169,8 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         try:
             tkinter.Tk().destroy()
         except Exception as err:  # TclError: no display name, or cannot connect
+            if interrupts.received():  # a Ctrl-C that a library turned into its own error
+                raise
             return unreachable(err)
         return "matplotlib chose a backend that cannot open windows; set MPLBACKEND=TkAgg"
     try:
@@ -180,6 +184,8 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         return f"no GUI toolkit for matplotlib ({err}); install one (python3-tk, for example)"
     except Exception as err:  # the backend could not start a window (display gone, say)
         plt.close("all")
+        if interrupts.received():
+            raise
         return unreachable(err)
     if opened is not None:
         opened()

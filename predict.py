@@ -266,7 +266,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         if explorer is not None:
             out.say("Browsing the test images: → / space next, ← previous, m next mistake, "
                   "c confusion matrix, q quit.")
-            windows.show()
+            show_windows(out)
             del explorer
             return 0
 
@@ -344,6 +344,16 @@ def in_a_window(out: Output, make: Callable):
         return None
 
 
+def show_windows(out: Output) -> None:
+    """Show the open windows until they are closed; Ctrl-C closes them too, as in train.py
+    and compare.py (the figures were only to look at: nothing is lost)."""
+    try:
+        windows.show()
+    except KeyboardInterrupt:
+        out.clear_line()  # the ^C the terminal echoed
+        out.say("Closed the window.")
+
+
 # ---- the modes ---------------------------------------------------------------------------------
 
 def show_confusion(out: Output, args, loaded: LoadedRun, scores: Scores, pictures: np.ndarray, show: bool) -> int:
@@ -354,7 +364,7 @@ def show_confusion(out: Output, args, loaded: LoadedRun, scores: Scores, picture
         if explorer is not None:  # referenced while open, as in run()
             out.say("The confusion matrix: click a cell to browse its test images "
                   "(Escape back to the matrix), q quit.")
-            windows.show()
+            show_windows(out)
             del explorer
             return 0
     fig = figures.draw_confusion(scores.confusion, run_title(loaded))
@@ -369,7 +379,7 @@ def show_features(out: Output, args, loaded: LoadedRun, show: bool) -> int:
             lambda f: figures.draw_features(loaded.net, title, f),
             f"What the first layer learned — {loaded.name}"))
         if fig is not None:
-            windows.show()
+            show_windows(out)
             return 0
     fig = figures.draw_features(loaded.net, title)
     return save_output(out, fig, args, loaded.path / "predictions_features.png",
@@ -403,7 +413,7 @@ def draw_digit(out: Output, loaded: LoadedRun) -> int:
             raise
         return fail(out, f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
     out.say("Draw a digit with the mouse: c or right click clears, q quits.")
-    windows.show()
+    show_windows(out)
     del window  # referenced until the window closed, as in run()
     return 0
 
@@ -433,7 +443,7 @@ def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
             lambda f: figures.draw_own_digit(original, prepared.pixels, probs, image_name, f, picture.size),
             f"{image_name}: predicted {top[0][0]} ({100 * top[0][1]:.1f} %)", (10, 4)))
         if fig is not None:
-            windows.show()
+            show_windows(out)
             return 0
     fig = figures.draw_own_digit(original, prepared.pixels, probs, image_name, size=picture.size)
     return save_output(out, fig, args, loaded.path / f"prediction_{args.image.stem}.png",

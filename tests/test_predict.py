@@ -495,6 +495,18 @@ def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_ctrl_c_in_a_window_closes_it_and_says_so(monkeypatch, capsys):
+    """As train.py and compare.py: Ctrl-C while a window is open closes it, one line says
+    so, and predict.py ends normally (the windows were only to look at)."""
+    import windows
+
+    def show():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(windows, "show", show)
+    predict.show_windows(predict.Output("predict.py"))
+    assert capsys.readouterr().out == "Closed the window.\n"
+
+
 # ---- bad input: one line on stderr, no traceback ----------------------------------------------
 
 def _corrupt(run: Path, case: str) -> str:

@@ -87,8 +87,13 @@ CHILD = textwrap.dedent("""
 
 
 def run_child(case: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CHILD, case, str(ROOT)], capture_output=True,
-                          text=True, timeout=60)
+    """CHILD with SIGINT at its default, as from a terminal (even when the suite runs as a
+    background job, whose children start with SIGINT ignored)."""
+    from conftest import popen_default_sigint
+    proc = popen_default_sigint([sys.executable, "-c", CHILD, case, str(ROOT)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 @pytest.mark.parametrize("case", ["library", "callback", "training"])

@@ -878,9 +878,15 @@ def test_stop_signals_keep_an_ignored_sigint_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
-    with StopSignals():  # and the normal case: SIGINT handled, then given back
-        assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)
-    assert signal.getsignal(signal.SIGINT) is previous
+    # And the normal case, as from a terminal (this process may itself have started with
+    # SIGINT ignored, as a background job): SIGINT handled, then given back.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with StopSignals():
+            assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_started_with_sigint_ignored_a_run_ignores_it_throughout(tmp_path, mnist_dir):

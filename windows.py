@@ -52,9 +52,24 @@ def _set_window_title(fig: Figure, title: str) -> None:
         manager.set_window_title(title)
 
 
+class _Window:
+    """What every window here has: its figure, and quit(), which marks it closed and calls
+    close(fig) (plt.close in a real window; nothing, or a test's recorder, headless)."""
+
+    def __init__(self, fig: Figure, close: Callable | None):
+        self.fig = fig
+        self.closed = False
+        self._close = close
+
+    def quit(self, fig=None) -> None:
+        self.closed = True
+        if self._close is not None:
+            self._close(self.fig)
+
+
 # ---- browsing ------------------------------------------------------------------------------
 
-class Browser:
+class Browser(_Window):
     """One test image at a time on fig, stepped through with keys.
 
     right arrow / space: next image; left arrow: previous; m: the next mistake;
@@ -67,7 +82,7 @@ class Browser:
     def __init__(self, fig: Figure, pictures: np.ndarray, scores: Scores, start: int = 0,
                  mistakes_only: bool = False, close: Callable | None = None, name: str = "",
                  order: np.ndarray | None = None, what: str = "", help_text: str = BROWSE_HELP):
-        self.fig = fig
+        super().__init__(fig, close)
         self.pictures = pictures
         self.scores = scores
         if order is None:
@@ -80,11 +95,9 @@ class Browser:
         self.mistake_positions = np.flatnonzero(~scores.correct[self.order])
         # The first image at or after `start` (wrapping to the first one).
         self.pos = int(np.searchsorted(self.order, start)) % len(self.order)
-        self.closed = False
         self.note = ""
         self.name = name
         self.what = what
-        self._close = close
         self._build(help_text)
         self.render()
 
@@ -103,9 +116,7 @@ class Browser:
         elif key in MISTAKE_KEYS:
             self._next_mistake()
         elif key in QUIT_KEYS:
-            self.closed = True
-            if self._close is not None:
-                self._close(self.fig)
+            self.quit()
             return True
         else:
             return False
@@ -161,7 +172,7 @@ class Browser:
         self.fig.canvas.draw_idle()
 
 
-class Explorer:
+class Explorer(_Window):
     """The browsing window and the clickable confusion matrix, in one figure.
 
     Browsing: the Browser's keys, and c shows the confusion matrix. The matrix: clicking
@@ -174,14 +185,12 @@ class Explorer:
     def __init__(self, fig: Figure, pictures: np.ndarray, scores: Scores, start: int = 0,
                  mistakes_only: bool = False, name: str = "", close: Callable | None = None,
                  matrix_first: bool = False):
-        self.fig = fig
+        super().__init__(fig, close)
         self.pictures = pictures
         self.scores = scores
         self.name = name
         self.mistakes_only = mistakes_only
         self.matrix = scores.confusion
-        self.closed = False
-        self._close = close
         self.browser: Browser | None = None
         self.cell: tuple[int, int] | None = None     # the matrix cell being browsed
         self._resume: int | None = None             # the image the plain browsing was at
@@ -197,7 +206,7 @@ class Explorer:
         self._reset()
         self.cell = None
         self.browser = Browser(self.fig, self.pictures, self.scores, start, self.mistakes_only,
-                               close=self._quit, name=self.name)
+                               close=self.quit, name=self.name)
         self.view = "browse"
 
     def browse_cell(self, true: int, predicted: int) -> bool:
@@ -210,7 +219,7 @@ class Explorer:
         self._reset()
         self.cell = (true, predicted)
         what = f"true {true}, predicted {predicted}"
-        self.browser = Browser(self.fig, self.pictures, self.scores, close=self._quit, name=self.name,
+        self.browser = Browser(self.fig, self.pictures, self.scores, close=self.quit, name=self.name,
                                order=images, what=what, help_text=CELL_HELP)
         self.view = "browse"
         return True
@@ -232,11 +241,6 @@ class Explorer:
     def _reset(self) -> None:
         self.fig.clear()
 
-    def _quit(self, fig=None) -> None:
-        self.closed = True
-        if self._close is not None:
-            self._close(self.fig)
-
     # -- events --
 
     def on_key(self, event) -> bool:
@@ -246,7 +250,7 @@ class Explorer:
             if key in BACK_KEYS and self._resume is not None:
                 self.browse_all(self._resume)
             elif key in QUIT_KEYS:
-                self._quit()
+                self.quit()
             else:
                 return False
             return True
@@ -302,7 +306,7 @@ def stamp_segment(canvas: np.ndarray, p0: tuple[float, float], p1: tuple[float, 
     np.maximum(canvas[r0:r1, c0:c1], ink, out=canvas[r0:r1, c0:c1])
 
 
-class DrawWindow:
+class DrawWindow(_Window):
     """A drawing pad beside the 28x28 the network sees and its ten probabilities.
 
     Press and drag the left button on the pad to draw; c or a right click clears; q or
@@ -313,11 +317,9 @@ class DrawWindow:
 
     def __init__(self, fig: Figure, see: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None],
                  close: Callable | None = None, name: str = "", clock: Callable[[], float] = time.perf_counter):
-        self.fig = fig
+        super().__init__(fig, close)
         self.see = see
         self.name = name
-        self.closed = False
-        self._close = close
         self._clock = clock
         self.canvas = np.zeros((PAD, PAD), np.float32)
         self.pen: tuple[float, float] | None = None   # the last point while the button is held
@@ -401,9 +403,7 @@ class DrawWindow:
         if key in CLEAR_KEYS:
             self.clear()
         elif key in QUIT_KEYS:
-            self.closed = True
-            if self._close is not None:
-                self._close(self.fig)
+            self.quit()
         else:
             return False
         return True

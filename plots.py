@@ -57,13 +57,14 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
 
     best_epoch: the best validation epoch, marked on the accuracy graph (its weights are kept).
     The loss graph shows the mean cross-entropy of each split; when a penalty is on (L1, L2)
-    it is drawn apart, as the amount the training objective adds to the cross-entropy."""
+    it is drawn apart, as the amount the training objective adds to the cross-entropy.
+    The legends stand beside the plotting area, where they cannot hide a curve."""
     epochs = [r["epoch"] for r in rows]
     marker = dict(marker="o", markersize=3) if len(rows) <= 30 else {}
     paths = []
     for metric, ylabel, name in (("accuracy", "Accuracy (%)", "accuracy.png"),
                                  ("loss", LOSS_LABEL, "loss.png")):
-        fig = Figure(figsize=(7, 4.5))
+        fig = Figure(figsize=(9, 4.5))
         ax = fig.add_subplot()
         for split, (label, colour) in SPLIT_STYLE.items():
             values = [r[f"{split}_{metric}"] * (100 if metric == "accuracy" else 1) for r in rows]
@@ -78,24 +79,22 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
             for column, label in PENALTIES:
                 values = [r.get(column) for r in rows]
                 if any(values):
-                    ax.plot(epochs, values, **PENALTY_STYLE, label=f"{label} {PENALTY_NOTE}", **marker)
+                    ax.plot(epochs, values, **PENALTY_STYLE, label=f"{label}\n{PENALTY_NOTE}", **marker)
         ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
         _epoch_axis(ax, epochs)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, fontsize="small")
         fig.tight_layout()
         paths.append(save_figure(fig, folder / name))
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    ax.plot(epochs, [r["learning_rate"] for r in rows], color="tab:purple", label="Learning rate",
-            **marker)
+    ax.plot(epochs, [r["learning_rate"] for r in rows], color="tab:purple", **marker)
     ax.set_title("Learning rate per epoch" + (f"\n{title}" if title else ""))
     _epoch_axis(ax, epochs)
     ax.set_ylabel("Learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    ax.grid(alpha=0.3)
-    ax.legend()
+    ax.grid(alpha=0.3)  # one curve, named by the title and the axis: no legend
     fig.tight_layout()
     paths.append(save_figure(fig, folder / "learning_rate.png"))
     return paths

@@ -1148,6 +1148,29 @@ def test_graph_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch, n):
         assert 1 in ticks or n > 12
 
 
+def test_graph_legends_never_hide_a_curve(tmp_path, monkeypatch):
+    """With penalties on (five loss entries), each legend stands beside the plotting area."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    import plots
+    figures = []
+    real_save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), real_save(fig, path))[1])
+    rows = [{**ROW, "epoch": e, "l1_penalty": 0.01, "l2_penalty": 0.003} for e in range(1, 5)]
+    plots.plot_history(rows, tmp_path, "test", best_epoch=2)
+    for fig in figures:
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        if legend is None:  # the learning rate's single curve is named by its title
+            continue
+        canvas = FigureCanvasAgg(fig)  # as saved: the Agg canvas
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        box, area = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.x0 > area.x1, (box, area)
+        assert box.x1 <= fig.bbox.x1, "the legend is cut off at the figure's edge"
+    assert sum(fig.axes[0].get_legend() is not None for fig in figures) == 2
+
+
 # ---- saved runs are data, never code: no pickle, exec or eval in any product module
 
 PRODUCT_FILES = sorted(ROOT.glob("*.py"))

@@ -379,7 +379,8 @@ def run(argv: list[str] | None, out: Output) -> int:
     if sys.stdin is not None and hasattr(sys.stdin, "reconfigure"):
         # Bytes that are not text become an invalid answer, not a crash.
         sys.stdin.reconfigure(errors="replace")
-    if interactive and any(v is None for v in answers.values()):
+    asking = any(v is None for v in answers.values())
+    if interactive and asking:
         out.say("Configure the network (Ctrl-C quits; python train.py --help lists the flags).")
     try:
         ask_questions(answers, out, echo=not interactive)
@@ -402,7 +403,8 @@ def run(argv: list[str] | None, out: Output) -> int:
         runs.prepare_output_dir(output_dir)
     except runs.RunError as err:
         return out.fail(str(err))
-    out.say(f"\nConfiguration: {config.summary()}  seed {config.seed}")
+    # A blank line after the questions; with every answer a flag, the output starts here.
+    out.say(("\n" if asking else "") + f"Configuration: {config.summary()}  seed {config.seed}")
     reporter = TerminalReporter(out, config.summary(), show=not args.no_show)
     try:
         with out.no_control_echo():

@@ -219,9 +219,11 @@ def _find_file(directory: Path, name: str) -> Path | None:
 def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, str, str]]:
     """(folder, where its path came from, what to do if it is unusable), in search order."""
     if data_dir is not None:
-        return [(Path(data_dir), "data folder ", "name a folder holding the MNIST files, or a new one to download them into")]
+        return [(Path(data_dir), "data folder ",
+                 "name a folder holding the MNIST files, or a new one to download them into")]
     env = os.environ.get("MNIST_DIR")
-    found = [(Path(env), "MNIST_DIR=", "set MNIST_DIR to the folder holding the MNIST files, or unset it")] if env else []
+    found = [(Path(env), "MNIST_DIR=",
+              "set MNIST_DIR to the folder holding the MNIST files, or unset it")] if env else []
     return found + [(DEFAULT_DIR, "", "move it away so that MNIST can be downloaded there"),
                     (MODULE_DIR, "", "check its permissions")]
 

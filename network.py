@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
+
+from kit.fsutil import atomic_files
 
 ACTIVATIONS = ("relu", "sigmoid")
 INITS = ("gauss", "xavier")
@@ -63,7 +65,7 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     return loss, dlogits
 
 
-def reference_backprop(net: "Network", x: np.ndarray, y: np.ndarray, l1: float = 0.0,
+def reference_backprop(net: Network, x: np.ndarray, y: np.ndarray, l1: float = 0.0,
                        l2: float = 0.0, dropout_masks: Sequence[np.ndarray] | None = None
                        ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
     """Backpropagation written plainly: the objective of a batch and its gradient.
@@ -211,7 +213,7 @@ class Network:
         if l2:
             self._add_l2(scale * l2)
 
-    def _forward(self, ws: "_Workspace", logits_out: np.ndarray | None,
+    def _forward(self, ws: _Workspace, logits_out: np.ndarray | None,
                  drops: Sequence[np.ndarray] | None) -> np.ndarray:
         """The forward pass of ws.inputs[0] through the workspace's buffers, keeping
         each hidden layer's slope d(activation)/dz for the backward pass; returns
@@ -234,7 +236,7 @@ class Network:
         np.matmul(ws.inputs[last], self._blocks[last], out=logits)
         return _softmax_into(logits, ws.probs, ws.row)
 
-    def _draw_dropout(self, ws: "_Workspace", p: float, rng: np.random.Generator | None) -> list[np.ndarray]:
+    def _draw_dropout(self, ws: _Workspace, p: float, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Fresh inverted-dropout multipliers (0 or 1 / (1 - p)) for every hidden layer."""
         if not 0 <= p < 1:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
@@ -271,7 +273,7 @@ class Network:
         np.multiply(self.params, self._l2_coef[1], out=self._penalty_buf)
         self.grad += self._penalty_buf
 
-    def _workspace(self, batch: int) -> "_Workspace":
+    def _workspace(self, batch: int) -> _Workspace:
         ws = self._workspaces.get(batch)
         if ws is None:
             ws = self._workspaces[batch] = _Workspace(self.sizes, batch, self.dtype, self._relu)
@@ -366,24 +368,16 @@ class Network:
         """
         folder = Path(folder)
         fmt = "%.9g" if self.dtype == np.float32 else "%.17g"
-        # Write every temporary file first and rename them only when all are
-        # complete: a full disk then leaves the previous epoch's files intact.
-        pending = []
-        try:
-            for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-                for name, array in ((f"weights_{i}.csv", w), (f"biases_{i}.csv", b.reshape(-1, 1))):
-                    path = folder / name
-                    tmp = path.with_name(path.name + ".tmp")
-                    pending.append((tmp, path))
-                    with open(tmp, "w") as f:
-                        np.savetxt(f, array, fmt=fmt, delimiter=",")
-        except BaseException:
-            for tmp, _ in pending:
-                tmp.unlink(missing_ok=True)
-            raise
-        for tmp, path in pending:
-            os.replace(tmp, path)
-        return [path for _, path in pending]
+        arrays = {}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
+            arrays[folder / f"weights_{i}.csv"] = w
+            arrays[folder / f"biases_{i}.csv"] = b.reshape(-1, 1)
+        # Every file is complete before any is renamed: a full disk leaves the previous
+        # files intact. No fsync here: the run writer syncs a checkpoint as a whole.
+        with atomic_files(arrays, mode="w", sync=False) as files:
+            for f, array in zip(files, arrays.values()):
+                np.savetxt(f, array, fmt=fmt, delimiter=",")
+        return list(arrays)
 
     def load_csv(self, folder: str | os.PathLike) -> None:
         """Read weights_1.csv ... and biases_1.csv ... from folder into this network.

@@ -12,37 +12,29 @@ classify a digit you wrote or drew yourself.
 The network is rebuilt from the run folder alone, and the test images get the run's
 own normalization, so the accuracy printed here is the test accuracy in the run's
 history.csv. This script parses, prints and decides what to show; the figures are
-in figures.py and the windows in windows.py.
+in kit/figures.py and the windows in kit/windows.py.
 """
-# The SIGINT lines come first, as in train.py: until run_script starts main(), a Ctrl-C
-# (while NumPy and matplotlib import) exits quietly with 130 instead of printing an import
-# traceback. os and _signal are built in and already loaded, so this takes no time.
 from __future__ import annotations
 
-import os
-import _signal
+from kit.startup import quiet_ctrl_c
 
-if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
-    _signal.signal(_signal.SIGINT, lambda signum, frame: os._exit(130))
+quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-import digit_image
-import figures
-import interrupts
 import mnist_loader
-import plots
-import runs
-import windows
-from cli import OneLineParser, Output, png_path, readable, run_script, whole_number
-from figures import Scores
-from interrupts import OutputLost
+from kit import figures, photo, plots, signals, windows
+from kit.cli import OneLineParser, Output, png_path, readable, run_script, whole_number
+from kit.config import RunError
+from kit.figures import Scores
+from kit.record import GRAPHS, Run, find_latest_run
+from kit.signals import OutputLost
 
 HERE = Path(__file__).resolve().parent
 PROG = "predict.py"
@@ -78,13 +70,13 @@ class LoadedRun:
 
 def open_run(args: argparse.Namespace) -> LoadedRun:
     """The run of --run (or the latest in --runs-dir) with the weights of --weights
-    ("best": the best validation epoch's, the default; "last"), read through runs.Run.
+    ("best": the best validation epoch's, the default; "last"), read through Run.
 
-    Everything predict.py reads from a run folder is read here. Raises runs.RunError.
+    Everything predict.py reads from a run folder is read here. Raises RunError.
     """
-    path = Path(args.run) if args.run is not None else runs.find_latest_run(args.runs_dir)
+    path = Path(args.run) if args.run is not None else find_latest_run(args.runs_dir)
     which = getattr(args, "weights", "best")
-    run = runs.Run.load(path)
+    run = Run.load(path)
     net = run.network(which)
     entry = run.epoch_entry(which)
     epoch = entry["epoch"]
@@ -229,7 +221,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
                           "which draws in a window and saves nothing", 2)
     try:
         loaded = open_run(args)
-    except runs.RunError as err:
+    except RunError as err:
         return fail(out, err)
     problem = protected_path(args.save, loaded.path)
     if problem:
@@ -308,7 +300,7 @@ def run_title(loaded: LoadedRun) -> str:
 
 def protected_path(save: Path | None, run_dir: Path) -> str | None:
     """Why --save may not write this path (one of the run's own files), or None."""
-    if save is None or save.name not in runs.GRAPHS:  # its own pictures it may write again
+    if save is None or save.name not in GRAPHS:  # its own pictures it may write again
         return None
     try:
         inside = save.resolve().parent == Path(run_dir).resolve()
@@ -337,7 +329,7 @@ def in_a_window(out: Output, make: Callable):
         return make()
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (Tk with an
         # unreachable display raises TclError, Qt others); the figure is saved instead
-        if interrupts.received():  # a Ctrl-C that matplotlib turned into its own error
+        if signals.received():  # a Ctrl-C that matplotlib turned into its own error
             raise
         out.say(f"Cannot open a window ({type(err).__name__}: {' '.join(str(err).split())}); "
               "saving instead.")
@@ -392,8 +384,8 @@ def drawing_reader(loaded: LoadedRun) -> Callable[[np.ndarray], tuple[np.ndarray
     The canvas is prepared exactly as --image prepares a picture."""
     def see(canvas: np.ndarray):
         try:
-            prepared = digit_image.preprocess(canvas, "the drawing")
-        except digit_image.DigitImageError:
+            prepared = photo.preprocess(canvas, "the drawing")
+        except photo.DigitImageError:
             return None
         return prepared.pixels, loaded.net.predict_proba(loaded.normalize(prepared.pixels.reshape(1, -1)))[0]
     return see
@@ -409,7 +401,7 @@ def draw_digit(out: Output, loaded: LoadedRun) -> int:
     try:
         window = windows.open_draw(drawing_reader(loaded), f"{run_title(loaded)}, {loaded.weights}")
     except Exception as err:  # noqa: BLE001 - a GUI toolkit that cannot start (see in_a_window)
-        if interrupts.received():
+        if signals.received():
             raise
         return fail(out, f"cannot open the drawing window ({type(err).__name__}: {err}); {NEEDS_A_DISPLAY}")
     out.say("Draw a digit with the mouse: c or right click clears, q quits.")
@@ -425,10 +417,10 @@ def classify_image(out: Output, args, loaded: LoadedRun, show: bool) -> int:
     if ignored:
         out.say(f"Note: {', '.join(ignored)} apply to the test images and are ignored with --image.")
     try:
-        picture = digit_image.load_picture(args.image)
+        picture = photo.load_picture(args.image)
         original = picture.pixels  # upright, and reduced when large: picture.size is the file's
-        prepared = digit_image.preprocess(original, str(args.image))
-    except digit_image.DigitImageError as err:
+        prepared = photo.preprocess(original, str(args.image))
+    except photo.DigitImageError as err:
         return fail(out, err)
     probs = loaded.net.predict_proba(loaded.normalize(prepared.pixels.reshape(1, -1)))[0]
     top = top_classes(probs)

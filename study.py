@@ -6,28 +6,27 @@ trained under several seeds, with graphs of the mean and the spread and a table.
     python study.py --epochs 5            # a quicker version, into its own folders
 
 Each (configuration, seed) is an ordinary run folder, saved_files/study/<configuration>-seed<N>/,
-trained by trainer.train_run in worker processes, as many at a time as cores. A run already
+trained by lifecycle.train_run in worker processes, as many at a time as cores. A run already
 completed with the same settings is not trained again and an unfinished one is resumed
 exactly, so an interrupted study goes on where it stopped. Then the graphs (compare.py's:
 mean line, min-max band) and the results table are written to Images/.
 """
 from __future__ import annotations
 
-import os
-import signal
+from kit.startup import quiet_ctrl_c
 
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    # Ctrl-C before main() starts (Python is still importing): exit quietly.
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
+import os
 import shutil
+import signal
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import HelpFormatter, OneLineParser, Output, run_script, whole_number
+from kit.cli import HelpFormatter, OneLineParser, Output, run_script, whole_number
 
 HERE = Path(__file__).resolve().parent
 PROG = "study.py"
@@ -50,8 +49,8 @@ class Entry:
     decay_factor: float = 0.98
 
     def run_config(self, epochs: int, seed: int, limit: int | None = None):
-        import runs
-        return runs.RunConfig.create(
+        from kit.config import RunConfig
+        return RunConfig.create(
             layers=self.layers, normalization="normal", init="xavier", activation=self.activation,
             l1=self.l1, decay=self.decay, optimizer=self.optimizer, epochs=epochs, seed=seed,
             l2=self.l2, dropout=self.dropout, augment=self.augment, hidden_size=self.hidden_size,
@@ -161,15 +160,16 @@ def plan(entry: Entry, seed: int, args) -> Job:
     """What a (configuration, seed) needs: 'done' (completed with these settings), 'train'
     (nothing there) or 'resume' (ours, unfinished). StudyError when the folder holds a run
     with other settings and --retrain was not given."""
-    import runs
+    from kit.config import RunError
+    from kit.record import Run
     folder = args.output_dir / entry.folder(seed)
     if not folder.exists():
         return Job(entry, seed, "train")
     expected = entry.run_config(args.epochs, seed, args.limit)
     try:
-        run = runs.Run.load(folder)
+        run = Run.load(folder)
         same = run.config == expected
-    except runs.RunError:
+    except RunError:
         run, same = None, False
     if same and run.record.status == "completed":
         return Job(entry, seed, "done")
@@ -192,7 +192,7 @@ def _init_worker(queue) -> None:
 
 
 class _QueueReporter:
-    """Tells the parent process about each committed epoch (trainer.Reporter)."""
+    """Tells the parent process about each committed epoch (lifecycle.Reporter)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -212,13 +212,13 @@ class _QueueReporter:
 
 def _train_job(job: Job, output_dir: Path, epochs: int, limit: int | None, data_dir) -> tuple:
     """In a worker process: train or resume one run; returns (name, status, code, reason)."""
-    import trainer
+    from kit import lifecycle
     reporter = _QueueReporter(job.name)
     if job.action == "resume":
-        outcome = trainer.resume_run(output_dir / job.name, data_dir=data_dir, reporter=reporter,
+        outcome = lifecycle.resume_run(output_dir / job.name, data_dir=data_dir, reporter=reporter,
                                      progress=False)
     else:
-        outcome = trainer.train_run(job.entry.run_config(epochs, job.seed, limit), output_dir,
+        outcome = lifecycle.train_run(job.entry.run_config(epochs, job.seed, limit), output_dir,
                                     job.name, data_dir=data_dir, reporter=reporter, progress=False)
     return job.name, outcome.status, outcome.exit_code, outcome.reason
 
@@ -227,8 +227,10 @@ def train_all(jobs: list[Job], args, out: Output) -> list[str]:
     """Train the jobs in worker processes; returns the names of those that failed."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
-    from interrupts import Interrupted, StopSignals
+
+    from kit.signals import Interrupted, StopSignals
     # One BLAS thread per run: the runs themselves fill the cores, and batches of 4 gain
     # nothing from threads. Set before the workers start, so their NumPy sees it.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -284,10 +286,10 @@ def train_all(jobs: list[Job], args, out: Output) -> list[str]:
 
 
 def run_study(args, out: Output) -> int:
-    import runs
+    from kit.record import prepare_output_dir
     entries = [e for e in ENTRIES if e.category in args.category]
     seeds = [args.seed + k for k in range(args.seeds)]
-    runs.prepare_output_dir(args.output_dir)
+    prepare_output_dir(args.output_dir)
     jobs = [plan(e, s, args) for e in entries for s in seeds]
     todo = [j for j in jobs if j.action != "done"]
     resumed = sum(j.action == "resume" for j in todo)
@@ -314,11 +316,12 @@ def run_study(args, out: Output) -> int:
 
 def completed(entry: Entry, seeds: list[int], args) -> bool:
     """Whether every seed of entry has a completed run with these settings here."""
-    import runs
+    from kit.config import RunError
+    from kit.record import Run
     for seed in seeds:
         try:
-            run = runs.Run.load(args.output_dir / entry.folder(seed))
-        except runs.RunError:
+            run = Run.load(args.output_dir / entry.folder(seed))
+        except RunError:
             return False
         if run.config != entry.run_config(args.epochs, seed, args.limit) or \
                 run.record.status != "completed":
@@ -328,8 +331,8 @@ def completed(entry: Entry, seeds: list[int], args) -> bool:
 
 def collect(entries: list[Entry], seeds: list[int], args) -> dict:
     """Each entry's runs, one per seed."""
-    import runs
-    return {e: [runs.Run.load(args.output_dir / e.folder(s)) for s in seeds] for e in entries}
+    from kit.record import Run
+    return {e: [Run.load(args.output_dir / e.folder(s)) for s in seeds] for e in entries}
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -406,9 +409,9 @@ def _study_span(results: dict) -> float | None:
 
 
 def write_outputs(results: dict, args, out: Output) -> None:
-    import runs
-    from compare import Group, plot_groups
-    from plots import save_figure
+    from kit.comparison import Group, plot_groups
+    from kit.fsutil import atomic_write_text
+    from kit.plots import save_figure
     if args.images_dir.exists() and not args.images_dir.is_dir():
         raise StudyError(f"--images-dir {Output.path(args.images_dir)} is a file, not a folder; "
                          "choose another")
@@ -424,7 +427,7 @@ def write_outputs(results: dict, args, out: Output) -> None:
                           f"Test accuracy per epoch, mean and range over the seeds\n{title}")
         save_figure(fig, args.images_dir / name)
         written += 1
-    runs.atomic_write_text(args.images_dir / "study_results.md", results_table(results, args))
+    atomic_write_text(args.images_dir / "study_results.md", results_table(results, args))
     out.say(f"Wrote {written} graphs and study_results.md to {Output.path(args.images_dir)}")
     best = best_entry(results)
     if best is not None:
@@ -445,7 +448,8 @@ def ship(results: dict, args, out: Output) -> int:
     """Copy the best-validation run of the best configuration to saved_files/best-model
     (and the kit's best, when it was trained and is better, to best-model-wide), never
     replacing a shipped model of higher validation accuracy without --force."""
-    import runs
+    from kit.config import RunError
+    from kit.record import Run
     targets = [("best-model", best_entry(results))]
     kit_best = next((e for e in results if e.category == "best"), None)
     if kit_best is not None:
@@ -458,7 +462,7 @@ def ship(results: dict, args, out: Output) -> int:
         new_val = run.record.best["val_accuracy"]
         try:  # the study's weights are not committed: a clone has records and histories only
             run.network("best"), run.network("last")
-        except runs.RunError:
+        except RunError:
             out.error(f"not shipping {run.path.name}: its weights are not in {Output.path(run.path)} "
                       "(a clone holds the study's records and histories only); train it into a "
                       "folder of its own first: python study.py --output-dir saved_files/my-study --ship")
@@ -467,8 +471,8 @@ def ship(results: dict, args, out: Output) -> int:
         target = args.ship_dir / folder_name
         if target.exists() and not args.force:
             try:
-                old_val = runs.Run.load(target).record.best["val_accuracy"]
-            except (runs.RunError, TypeError):
+                old_val = Run.load(target).record.best["val_accuracy"]
+            except (RunError, TypeError):
                 old_val = None
             if old_val is not None and old_val > new_val:
                 out.error(f"not shipping {run.path.name} as {folder_name}: its validation accuracy "
@@ -554,8 +558,8 @@ def main(argv=None) -> int:
 def _main(argv, out: Output) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    import runs
-    from interrupts import Interrupted, OutputLost
+    from kit.config import RunError
+    from kit.signals import Interrupted, OutputLost
     # Only the full study writes into Images/ and saved_files/study/, so a quick
     # version never replaces the published graphs.
     full = args.epochs == 40 and args.limit is None
@@ -567,7 +571,7 @@ def _main(argv, out: Output) -> int:
     args.ship_dir = HERE / "saved_files"
     try:
         return run_study(args, out)
-    except (StudyError, runs.RunError) as err:
+    except (StudyError, RunError) as err:
         return out.fail(str(err))
     except OutputLost as err:
         return out.output_lost(err, "completed runs are kept; run study.py again to resume")

@@ -6,25 +6,20 @@ progress bar per epoch, and a run folder with the weights, history and plots.
         --activation relu --l1 n --decay n --optimizer momentum --epochs 10
     python train.py --resume saved_files/RUN --epochs 20   # continue a run
 """
-# The very first statement: until main() starts, Ctrl-C exits quietly with 130, not with a
-# KeyboardInterrupt traceback from whichever module was importing. os and _signal are built
-# in and already loaded, so the handler is in place at once (importing `signal` first takes
-# milliseconds: it imports enum). A SIGINT ignored by whoever started us stays ignored.
-# (No `from __future__` import: it would have to come first; Python 3.11 needs none here.)
-import os
-import _signal
+from __future__ import annotations
 
-if __name__ == "__main__" and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
-    _signal.signal(_signal.SIGINT, lambda signum, frame: os._exit(130))
+from kit.startup import quiet_ctrl_c
+
+quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from cli import HelpFormatter, OneLineParser, Output, run_script
+from kit.cli import HelpFormatter, OneLineParser, Output, run_script
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "saved_files"
@@ -51,7 +46,7 @@ def _choice(table: dict[str, object], shown: str) -> Callable[[str], object]:
 
 
 def parse_epochs(text: str) -> int:
-    from runs import MAX_EPOCHS
+    from kit.config import MAX_EPOCHS
     t = normalize_answer(text)
     if not t:
         raise ValueError(f"an answer is needed: a whole number of epochs from 1 to {MAX_EPOCHS}")
@@ -94,10 +89,18 @@ QUESTIONS = [
              _choice({"sgd": "sgd", "momentum": "momentum"}, "SGD or Momentum")),
     Question("epochs", "Number of epochs", parse_epochs),
 ]
-# Flags accept what the questions accept, and Adam (not one of the original's questions).
+
+
+def parse_optimizer_flag(text: str) -> str:
+    """--optimizer takes every optimizer RunConfig allows (Adam too), not only the question's two."""
+    from kit.config import RunConfig  # imported here: train.py's start stays light
+    names = RunConfig.option("optimizer").choices
+    return _choice({n: n for n in names}, ", ".join(names[:-1]) + " or " + names[-1])(text)
+
+
+# Flags accept what the questions accept, and every optimizer.
 FLAG_PARSERS = {q.key: q.parse for q in QUESTIONS}
-FLAG_PARSERS["optimizer"] = _choice({"sgd": "sgd", "momentum": "momentum", "adam": "adam"},
-                                    "sgd, momentum or adam")
+FLAG_PARSERS["optimizer"] = parse_optimizer_flag
 
 
 class InputEnded(Exception):
@@ -119,7 +122,7 @@ def _read_line(prompt: str) -> str:
         raise EOFError from None
 
 
-def ask_questions(answers: dict, out: "Output", read: Callable[[str], str] = _read_line,
+def ask_questions(answers: dict, out: Output, read: Callable[[str], str] = _read_line,
                   echo: bool = False) -> dict:
     """Ask each question not already answered (by a flag), re-asking after an invalid answer."""
     for number, q in enumerate(QUESTIONS, start=1):
@@ -184,7 +187,7 @@ def _folder(what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from runs import RunConfig
+    from kit.config import RunConfig
     p = OneLineParser(
         prog=PROG,
         description="Train a fully connected network on MNIST. Questions not answered by a "
@@ -257,7 +260,7 @@ def epoch_line(row: dict, epochs: int, width: int, best: int | None = None) -> s
 
 
 class TerminalReporter:
-    """train.py's terminal output of a run (trainer.Reporter's methods)."""
+    """train.py's terminal output of a run (lifecycle.Reporter's methods)."""
 
     def __init__(self, out: Output, config_line: str, show: bool = False):
         self.out = out
@@ -277,11 +280,11 @@ class TerminalReporter:
         else:
             self.out.say(f"Run folder: {self.out.path(run_dir)}\n")
         if self.show:
-            from live_plots import LiveGraphs  # matplotlib's GUI: only when a window may open
+            from kit.live_plots import LiveGraphs  # matplotlib's GUI: only when a window may open
             self.live = LiveGraphs.open(config.summary(), epochs=config.epochs)
             if self.live is not None and resumed_from:
-                import runs
-                self.rows = runs.Run.load(run_dir).history()  # the epochs before this session
+                from kit.record import Run
+                self.rows = Run.load(run_dir).history()  # the epochs before this session
 
     def epoch_done(self, row: dict, record, hints: list[str]) -> None:
         best = record.best["epoch"] if record.best else None
@@ -323,7 +326,7 @@ def closing_lines(outcome, out: Output) -> None:
 # ---- the run -------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    from interrupts import OutputLost
+    from kit.signals import OutputLost
     out = Output(PROG)
     try:
         return run(argv, out)
@@ -339,9 +342,10 @@ def run(argv: list[str] | None, out: Output) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import mnist_loader
-    import runs
-    import trainer
-    from interrupts import Interrupted, OutputLost
+    from kit import lifecycle
+    from kit.config import RunConfig, RunError
+    from kit.record import check_run_name, prepare_output_dir
+    from kit.signals import Interrupted, OutputLost
 
     output_dir = args.output_dir or DEFAULT_OUTPUT
     if args.resume is not None:
@@ -352,7 +356,7 @@ def run(argv: list[str] | None, out: Output) -> int:
         out.say(out.wrap(f"Note: --activation {answers['activation']} has no effect with 0 hidden "
                          "layers; it is ignored and recorded as null."))
         answers["activation"] = None
-    batch = args.batch_size or runs.RunConfig.default("batch_size")
+    batch = args.batch_size or RunConfig.default("batch_size")
     if args.limit is not None and args.limit < batch:
         return out.fail(f"--limit {args.limit} is smaller than one batch "
                         f"(--batch-size {batch})", 2)
@@ -360,7 +364,7 @@ def run(argv: list[str] | None, out: Output) -> int:
         return out.fail(f"--batch-size {batch} is larger than the "
                         f"{mnist_loader.TRAIN_SIZE:,} training images", 2)
     if args.name is not None:
-        problem = runs.check_run_name(args.name)
+        problem = check_run_name(args.name)
         if problem:
             return out.fail(problem, 2)
         # Refuse an existing name before asking anything.
@@ -392,27 +396,27 @@ def run(argv: list[str] | None, out: Output) -> int:
         return 130
 
     import secrets
-    hyper = {name: getattr(args, name) for name, _, _ in runs.RunConfig.options()
-             if name not in runs.RunConfig.QUESTIONS and getattr(args, name) is not None}
+    hyper = {name: getattr(args, name) for name, _, _ in RunConfig.options()
+             if name not in RunConfig.QUESTIONS and getattr(args, name) is not None}
     hyper.setdefault("seed", secrets.randbelow(2**31))
     try:
-        config = runs.RunConfig.create(**answers, **hyper)
+        config = RunConfig.create(**answers, **hyper)
     except ValueError as err:
         return out.fail(str(err), 2)
     try:
-        runs.prepare_output_dir(output_dir)
-    except runs.RunError as err:
+        prepare_output_dir(output_dir)
+    except RunError as err:
         return out.fail(str(err))
     # A blank line after the questions; with every answer a flag, the output starts here.
     out.say(("\n" if asking else "") + f"Configuration: {config.summary()}  seed {config.seed}")
     reporter = TerminalReporter(out, config.summary(), show=not args.no_show)
     try:
         with out.no_control_echo():
-            outcome = trainer.train_run(config, output_dir, args.name, data_dir=data_dir,
+            outcome = lifecycle.train_run(config, output_dir, args.name, data_dir=data_dir,
                                         reporter=reporter, progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
-    except runs.RunError as err:
+    except RunError as err:
         return out.fail(str(err))
     except OutputLost as err:  # before the run folder existed (while the data loaded)
         return out.output_lost(err, "nothing was saved")
@@ -424,12 +428,13 @@ def run(argv: list[str] | None, out: Output) -> int:
 
 
 def resume(args, out: Output) -> int:
-    import runs
-    import trainer
     import mnist_loader
-    from interrupts import Interrupted, OutputLost
-    given = [runs.RunConfig.option(name).flag for name, _, _ in runs.RunConfig.options()
-             if getattr(args, name) is not None and name not in runs.RunConfig.RESUME_OVERRIDES]
+    from kit import lifecycle
+    from kit.config import RunConfig, RunError
+    from kit.record import Run
+    from kit.signals import Interrupted, OutputLost
+    given = [RunConfig.option(name).flag for name, _, _ in RunConfig.options()
+             if getattr(args, name) is not None and name not in RunConfig.RESUME_OVERRIDES]
     given += [flag for flag, value in (("--name", args.name), ("--output-dir", args.output_dir))
               if value is not None]
     if given:
@@ -437,22 +442,22 @@ def resume(args, out: Output) -> int:
                         f"{', '.join(given)} (only --epochs, --patience, --data-dir and --no-show "
                         "go with --resume)", 2)
     try:
-        run = runs.Run.load(args.resume)
-        trainer.check_resumable(run, args.epochs)
-    except runs.RunError as err:
+        run = Run.load(args.resume)
+        lifecycle.check_resumable(run, args.epochs)
+    except RunError as err:
         return out.fail(str(err), 2)
     out.say(out.wrap(f"Configuration: {run.config.summary()}  seed {run.config.seed}; "
                      f"{run.status_line()}", indent="  "))
     try:
         with out.no_control_echo():
-            outcome = trainer.resume_run(args.resume, args.epochs, args.patience,
+            outcome = lifecycle.resume_run(args.resume, args.epochs, args.patience,
                                          data_dir=args.data_dir,
                                          reporter=(reporter := TerminalReporter(
                                              out, run.config.summary(), show=not args.no_show)),
                                          progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
-    except runs.RunError as err:
+    except RunError as err:
         return out.fail(str(err), 2)
     except OutputLost as err:
         return out.output_lost(err, "the run is unchanged")
@@ -466,7 +471,7 @@ def resume(args, out: Output) -> int:
 def finish(outcome, args, out: Output, live=None) -> int:
     """The closing lines, and the graph windows of a run that ended well (live: the
     window that grew during training, kept open at the end)."""
-    from interrupts import OutputLost
+    from kit.signals import OutputLost
     try:
         if outcome.status == "diverged":
             out.error(f"stopped: {outcome.reason}; keeping the {len(outcome.rows)} epoch(s) before "
@@ -508,8 +513,8 @@ def keep_live_open(live, run_dir: Path, out: Output) -> None:
 
 def show_graphs(run_dir: Path, out: Output) -> None:
     """Open the run's graphs in windows when one can open; else say where they are and why."""
-    from plots import show_images
-    from runs import GRAPHS
+    from kit.plots import show_images
+    from kit.record import GRAPHS
     names = [n for n in GRAPHS if (run_dir / n).exists()]
     where = f"The graphs are in {out.path(run_dir)} ({', '.join(names)})."
     try:

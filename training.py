@@ -10,15 +10,14 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 
 import numpy as np
 from tqdm import tqdm
 
-from augment import Augmenter
+from kit.augment import Augmenter
 from network import Network, softmax_cross_entropy
-from runs import HISTORY_COLUMNS
 
 # Steps whose examples are gathered into one contiguous block at a time: the
 # epoch's permutation is applied once per block (one np.take), not per step,
@@ -46,6 +45,11 @@ class EpochRecord:
 
     def as_row(self) -> dict:
         return {k: getattr(self, k) for k in HISTORY_COLUMNS}
+
+
+# history.csv's columns, in this order: the fields of EpochRecord (the run folder's
+# code reads them from here, so the training loop never imports storage).
+HISTORY_COLUMNS = tuple(f.name for f in fields(EpochRecord))
 
 
 class TrainingDiverged(Exception):

@@ -21,15 +21,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import runs  # noqa: E402
+from kit.config import INPUT_SIZE, MAX_EPOCHS, NUM_CLASSES, Normalization, RunConfig
+from kit.fsutil import fsync_file, write_json, write_synced
+from kit.record import history_text, now, package_versions
+from kit.record_writer import RunWriter
 from optim import make_optimizer  # noqa: E402
+from training import HISTORY_COLUMNS
 
 TARGET_S = 0.15  # the issue: committing an epoch of the 2-hidden network adds under 0.15 s
 
 
 def _row(epoch: int, rng: np.random.Generator) -> dict:
     """A history row with plausible values (the commit's cost does not depend on them)."""
-    row = {k: float(rng.uniform(0.05, 0.95)) for k in runs.HISTORY_COLUMNS[1:]}
+    row = {k: float(rng.uniform(0.05, 0.95)) for k in HISTORY_COLUMNS[1:]}
     return {**row, "epoch": epoch}
 
 
@@ -42,14 +46,14 @@ def main() -> None:
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split("-")]
     hidden = sizes[1:-1]
-    if sizes[0] != runs.INPUT_SIZE or sizes[-1] != runs.NUM_CLASSES or len(set(hidden)) > 1 \
+    if sizes[0] != INPUT_SIZE or sizes[-1] != NUM_CLASSES or len(set(hidden)) > 1 \
             or len(hidden) > 2:
         p.error("--sizes must be 784-10, 784-H-10 or 784-H-H-10")
 
     rng = np.random.default_rng(0)
-    config = runs.RunConfig.create(layers=len(hidden), normalization="simple", init="xavier",
+    config = RunConfig.create(layers=len(hidden), normalization="simple", init="xavier",
                                    activation="relu" if hidden else None, l1=False, decay=False,
-                                   optimizer="momentum", epochs=runs.MAX_EPOCHS, seed=0,
+                                   optimizer="momentum", epochs=MAX_EPOCHS, seed=0,
                                    **({"hidden_size": hidden[0]} if hidden else {}))
     net = config.build_network(rng)
     optimizer = make_optimizer("momentum", config.momentum)
@@ -60,8 +64,8 @@ def main() -> None:
     state_bytes = sum(v.nbytes for v in state.values())
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="commit-speed-") as tmp:
-        writer = runs.RunWriter.create(Path(tmp), "bench", config, runs.Normalization("simple"),
-                                       (58_000, 6_000, 6_000), runs.package_versions(), runs.now())
+        writer = RunWriter.create(Path(tmp), "bench", config, Normalization("simple"),
+                                       (58_000, 6_000, 6_000), package_versions(), now())
         times = []
         try:
             for epoch in range(1, args.commits + 1):
@@ -103,21 +107,21 @@ def _parts(folder: Path, net, state: dict, rows: list[dict]) -> dict[str, float]
     def npz() -> None:
         buf = io.BytesIO()
         np.savez(buf, **state)
-        runs._write_synced(scratch / "optimizer.npz", buf.getvalue())
+        write_synced(scratch / "optimizer.npz", buf.getvalue())
 
     def small() -> None:
-        runs._write_synced(scratch / "rng.json", (json.dumps({"k": 1}) + "\n").encode())
-        runs._write_synced(scratch / "history.csv", runs.history_text(rows).encode())
+        write_synced(scratch / "rng.json", (json.dumps({"k": 1}) + "\n").encode())
+        write_synced(scratch / "history.csv", history_text(rows).encode())
 
     def fsync_csv() -> None:
         for f in scratch.glob("*.csv"):
-            runs._fsync_file(f)
+            fsync_file(f)
 
     return {"weights+biases CSV": timed(lambda: net.save_csv(scratch)),
             "fsync of the CSVs": timed(fsync_csv),
             "optimizer.npz": timed(npz),
             "rng.json+history.csv": timed(small),
-            "run.json": timed(lambda: runs.write_json(scratch / "run.json", {"a": list(range(200))}))}
+            "run.json": timed(lambda: write_json(scratch / "run.json", {"a": list(range(200))}))}
 
 
 if __name__ == "__main__":

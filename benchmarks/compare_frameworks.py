@@ -71,6 +71,7 @@ def _maxrss_mb() -> float:
 
 def _load(args):
     import numpy as np
+
     import mnist_loader
     limit = QUICK_LIMIT if args.quick else None
     return mnist_loader.load_data("normal", np.random.default_rng(args.seed),
@@ -80,6 +81,7 @@ def _load(args):
 def _our_initial_network(sizes, seed):
     """The engine's network, xavier-initialized from seed + 1; torch starts from its weights."""
     import numpy as np
+
     from network import Network
     rng = np.random.default_rng(seed + 1)
     return Network(sizes, "relu", "xavier", rng), rng
@@ -273,6 +275,7 @@ def run_worker(args) -> None:
 def run_full(args) -> None:
     """A whole run of the 2-hidden net, as a user's would be: load, 1 epoch, evaluate all splits."""
     import numpy as np
+
     import optim
     import training
     from network import Network

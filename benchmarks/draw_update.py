@@ -4,7 +4,7 @@
 
 Prints the median milliseconds (and the min and max) of:
   stamp      inking one segment of a stroke into the 280x280 canvas (every mouse event)
-  see        digit_image.preprocess of the canvas + the network's probabilities
+  see        photo.preprocess of the canvas + the network's probabilities
   update     DrawWindow.update without the redraw: see, then the 28x28 panel and the bars set
   redraw     a full draw of the window's figure on the Agg canvas (what a GUI redraw costs;
              in a window, draw_idle runs it once per pass of the event loop)
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import predict  # noqa: E402
-import windows  # noqa: E402
+from kit import windows  # noqa: E402
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -73,7 +73,7 @@ def main() -> None:
     fig.canvas.draw_idle = draw_idle
     if args.save is not None:
         pad.update()
-        from plots import save_figure
+        from kit.plots import save_figure
         save_figure(fig, args.save)
         print(f"Saved the window, predicting {pad.prediction}, to {args.save}")
     import os

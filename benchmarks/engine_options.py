@@ -25,7 +25,7 @@ import mnist_loader  # noqa: E402
 import network  # noqa: E402
 import optim  # noqa: E402
 import training  # noqa: E402
-from augment import Augmenter  # noqa: E402
+from kit.augment import Augmenter  # noqa: E402
 
 ENGINE = {"network": network, "optim": optim, "training": training}
 

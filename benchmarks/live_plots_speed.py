@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import mnist_loader  # noqa: E402
-from live_plots import LiveGraphs  # noqa: E402
+from kit.live_plots import LiveGraphs  # noqa: E402
+from kit.record import best_row  # noqa: E402
 from network import Network  # noqa: E402
 from optim import make_optimizer  # noqa: E402
-from runs import best_row  # noqa: E402
 from training import train_epoch  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> int:
           f"DISPLAY={os.environ.get('DISPLAY', '')}, {os.cpu_count()} cores, "
           f"load average {load:.1f} at the start\n")
 
-    print("1. One update of the window, ms (median of %d)" % args.repeats)
+    print(f"1. One update of the window, ms (median of {args.repeats})")
     print("| epochs shown | full redraw | blit | blit, new best epoch |")
     print("|---:|---:|---:|---:|")
     for n in (1, 5, 10, 20, 30, 40):

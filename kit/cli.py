@@ -10,11 +10,12 @@ import shutil
 import signal
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, NoReturn
+from typing import NoReturn
 
-import interrupts
-from interrupts import Interrupted, OutputLost
+from kit import signals
+from kit.signals import Interrupted, OutputLost
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -173,11 +174,11 @@ def run_script(main: Callable[[], int]) -> NoReturn:
             pass
     code = 130
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # nohup, a background job
-    sys.unraisablehook = interrupts.deliver_again  # a Ctrl-C inside a callback is not lost
+    sys.unraisablehook = signals.deliver_again  # a Ctrl-C inside a callback is not lost
     try:
         try:
             if not ignored:  # Ctrl-C now raises KeyboardInterrupt, which main handles
-                signal.signal(signal.SIGINT, interrupts.keyboard_interrupt)
+                signal.signal(signal.SIGINT, signals.keyboard_interrupt)
             code = main()
         finally:
             # The work is done and its status written: a late Ctrl-C must not turn the
@@ -192,9 +193,9 @@ def run_script(main: Callable[[], int]) -> NoReturn:
     except BrokenPipeError:
         code = 141
     except Exception:
-        if interrupts.received() is None:
+        if signals.received() is None:
             raise
-        code = 128 + interrupts.received()  # a library turned the Ctrl-C into its own error
+        code = 128 + signals.received()  # a library turned the Ctrl-C into its own error
     try:
         if sys.stdout is not None:
             sys.stdout.flush()

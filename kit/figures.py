@@ -2,7 +2,7 @@
 matrix as a heatmap, and the first layer's weights as 28x28 pictures (features.png).
 
 Every function here draws on a matplotlib Figure (the Agg canvas unless a window's
-figure is passed in) and never needs a display; windows.py reuses them in windows.
+figure is passed in) and never needs a display; kit/windows.py reuses them in windows.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from plots import save_figure
+from kit.plots import save_figure
 
 RIGHT, WRONG = "#1a7f37", "#d62728"   # green for a right answer, red for a mistake
 FEATURE_TILES = 64                     # first-layer units drawn in features.png (all of a 64-unit layer)
@@ -89,7 +89,7 @@ class GridLayout:
     zoom: int
 
     @classmethod
-    def for_count(cls, count: int) -> "GridLayout":
+    def for_count(cls, count: int) -> GridLayout:
         cols = math.ceil(math.sqrt(count))
         # Shrink the tiles of big grids so that they stay about MAX_TILES_WIDTH wide.
         zoom = min(MAX_ZOOM, max(1, int((MAX_TILES_WIDTH / cols - 2 * GAP) // 28)))
@@ -191,11 +191,11 @@ def draw_own_digit(original: np.ndarray, pixels: np.ndarray, probs: np.ndarray, 
                    fig: Figure | None = None, size: tuple[int, int] | None = None) -> Figure:
     """The picture as given, beside the 28x28 the network saw (uint8) and its probabilities.
     size: the file's (width, height), when original was reduced while reading it."""
-    import digit_image  # only --image needs it; a figures import stays light without it
+    from kit import photo  # only --image needs it; a figures import stays light without it
     if fig is None:
         fig = Figure(figsize=(10, 4), dpi=100)
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.25]})
-    shown = digit_image.thumbnail(original)
+    shown = photo.thumbnail(original)
     if shown.ndim == 3 and shown.shape[2] == 2:   # gray + alpha: imshow wants gray or RGBA
         shown = np.dstack([shown[..., 0]] * 3 + [shown[..., 1]])
     axes[0].imshow(shown, cmap="gray", vmin=0, vmax=1)
@@ -221,7 +221,7 @@ def draw_confusion(matrix: np.ndarray, title: str = "", fig: Figure | None = Non
 
     The colour is log(1 + count) so that the few mistakes show beside the hundreds of right
     answers; the cell of true t and predicted p is centred on data point (x=p, y=t) of
-    fig.axes[0], which is how windows.py maps a click to a cell.
+    fig.axes[0], which is how kit/windows.py maps a click to a cell.
     """
     if fig is None:
         fig = Figure(figsize=(7.2, 7), dpi=100)

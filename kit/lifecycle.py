@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 import mnist_loader
-import runs
-from interrupts import Interrupted, StopSignals
+from kit.config import Normalization, RunConfig, RunError
+from kit.record import Run, RunRecord, best_row, now, package_versions
+from kit.record_writer import RunWriter
+from kit.signals import Interrupted, StopSignals
 from optim import make_optimizer
-from runs import Run, RunConfig, RunError, RunWriter
 from training import TrainingDiverged, train
 
 PLOT_EVERY = 10.0  # seconds between redraws of the graphs during training (a redraw: 0.3 s)
@@ -30,9 +31,9 @@ CHANCE_LEVEL = 0.2  # validation accuracy below this after an epoch: still guess
 class Outcome:
     """How a run ended."""
     run_dir: Path
-    status: str            # a runs.STATUSES value
+    status: str            # a STATUSES value
     exit_code: int         # 0, 1, or 128 + the signal's number
-    record: runs.RunRecord
+    record: RunRecord
     rows: list[dict]
     reason: str = ""       # why it stopped, in words, when it did not simply complete
 
@@ -44,7 +45,7 @@ class Reporter:
 
     def run_started(self, run_dir: Path, config: RunConfig, resumed_from: int) -> None: ...
 
-    def epoch_done(self, row: dict, record: runs.RunRecord, hints: list[str]) -> None: ...
+    def epoch_done(self, row: dict, record: RunRecord, hints: list[str]) -> None: ...
 
     def status_written(self, status: str) -> None: ...
 
@@ -79,7 +80,7 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
         train_down = all(b["train_loss"] < a["train_loss"] for a, b in zip(recent, recent[1:]))
         if val_up and train_down:
             shown.add("overfit")
-            best = runs.best_row(rows)
+            best = best_row(rows)
             out.append("Hint: the validation loss has risen for 3 epochs while the training loss "
                        "fell: the network is starting to overfit (learning the training images "
                        f"rather than digits). The best epoch's weights (epoch {best['epoch']}) are "
@@ -103,7 +104,7 @@ def _train_options(config: RunConfig, data, rng: np.random.Generator) -> dict:
                    batch_size=config.batch_size, l1=config.l1_lambda if config.l1 else 0.0,
                    l2=config.l2, dropout=config.dropout)
     if config.augment:
-        from augment import Augmenter  # only runs that augment need it
+        from kit.augment import Augmenter  # only runs that augment need it
         # Shifted-in border pixels are blank paper: the input a 0 pixel becomes.
         fill = 0.0 if data.mean is None else -data.mean / data.std
         # The run's own generator: its saved state then covers the augmentation too.
@@ -136,17 +137,17 @@ def train_run(config: RunConfig, output_dir: Path, name: str | None = None, *,
         reporter.data_loaded(data, time.perf_counter() - t0)
         net = config.build_network(rng)
         optimizer = _optimizer_for(config)
-        started = runs.now()
-        norm = runs.Normalization(config.normalization, data.mean, data.std)
+        started = now()
+        norm = Normalization(config.normalization, data.mean, data.std)
         sizes = (len(data.train.y), len(data.val.y), len(data.test.y))
         with stop.held(raise_after=False):
             if name is None:
                 writer = RunWriter.create_unique(
                     output_dir, f"{started:%Y-%m-%d_%H-%M-%S}_{config.summary()}",
-                    config, norm, sizes, runs.package_versions(), started)
+                    config, norm, sizes, package_versions(), started)
             else:
                 writer = RunWriter.create(output_dir, name, config, norm, sizes,
-                                          runs.package_versions(), started)
+                                          package_versions(), started)
             return _train(writer, net, optimizer, rng, data, reporter, progress, plots, stop.pending)
 
 
@@ -288,11 +289,11 @@ def _state_arrays(optimizer) -> dict:
 
 def _draw(writer: RunWriter, final: bool = False) -> None:
     """The run's graphs (and, at the end, features.png) from its committed history."""
-    from plots import plot_history  # matplotlib: imported only by runs that draw
+    from kit.plots import plot_history  # matplotlib: imported only by runs that draw
     best = writer.record.best
     plot_history(writer.rows, writer.path, writer.record.config.summary(),
                  best_epoch=best["epoch"] if best else None)
     if final:
-        from figures import save_features
+        from kit.figures import save_features
         net = Run(writer.path, writer.record).network("last")
         save_features(net, writer.path / "features.png")

@@ -29,8 +29,8 @@ backends.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
-import plots
+from kit import plots
 
 FIGSIZE = (13.0, 4.4)   # three panels side by side: fits a 1366x768 laptop screen at 100 dpi
 # Share of the time since the window opened that updates may take: the issue allows 3 %
@@ -160,7 +160,7 @@ class LiveGraphs:
         if not plots.display_available():
             return None
         try:
-            import matplotlib.pyplot as plt   # pyplot starts a GUI toolkit: only for a window
+            import matplotlib.pyplot as plt  # pyplot starts a GUI toolkit: only for a window
         except ImportError:   # MPLBACKEND names a toolkit that is not installed
             return None
         if plots.interactive_backend() is None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from matplotlib.figure import Figure
 
-import interrupts
+from kit import signals
+from kit.fsutil import atomic_file
 
 # The look shared by the saved graphs and the live window (live_plots.py).
 SPLIT_STYLE = {"train": ("Train", "tab:blue"), "val": ("Validation", "tab:orange"),
@@ -35,19 +35,9 @@ def best_label(epoch: int, row: dict) -> str:
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Save a figure atomically as PNG (temporary file, then rename)."""
-    # A unique temporary name: two processes saving the same figure never collide.
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        from runs import FILE_MODE
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Save a figure atomically as PNG (a temporary file beside it, then a rename)."""
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=100)
     return path
 
 
@@ -153,8 +143,8 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         return f"the display {display} cannot be reached ({detail}); check DISPLAY"
 
     try:
-        import matplotlib.pyplot as plt
         import matplotlib.image as mpimg
+        import matplotlib.pyplot as plt
     except ImportError as err:  # MPLBACKEND names a toolkit that is not installed
         return f"no GUI toolkit for matplotlib ({err}); install one (python3-tk, for example)"
     if interactive_backend() is None:
@@ -168,7 +158,7 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         try:
             tkinter.Tk().destroy()
         except Exception as err:  # TclError: no display name, or cannot connect
-            if interrupts.received():  # a Ctrl-C that a library turned into its own error
+            if signals.received():  # a Ctrl-C that a library turned into its own error
                 raise
             return unreachable(err)
         return "matplotlib chose a backend that cannot open windows; set MPLBACKEND=TkAgg"
@@ -183,7 +173,7 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         return f"no GUI toolkit for matplotlib ({err}); install one (python3-tk, for example)"
     except Exception as err:  # the backend could not start a window (display gone, say)
         plt.close("all")
-        if interrupts.received():
+        if signals.received():
             raise
         return unreachable(err)
     if opened is not None:

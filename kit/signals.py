@@ -14,7 +14,7 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
                 if s is not None)
@@ -52,7 +52,7 @@ class StopSignals:
         self._holding = 0
         self._pending: list[int] = []
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 previous = signal.getsignal(signum)

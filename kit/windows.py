@@ -4,19 +4,18 @@ matrix, and a pad to draw a digit on.
 Each window is a class that draws on a Figure it is given and answers matplotlib events
 (on_key, on_press, ...), so tests drive it with real KeyEvent and MouseEvent objects on an
 Agg canvas; the open_* functions make the pyplot figure and connect the handlers. The
-figures themselves come from figures.py.
+figures themselves come from kit/figures.py.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import (RIGHT, WRONG, Scores, draw_confusion, highlight,
-                     probability_bars)
+from kit.figures import RIGHT, WRONG, Scores, draw_confusion, highlight, probability_bars
 
 # The keys of the windows. Matplotlib binds some of them itself (left and right to its zoom
 # history, c to "back", q to close), so they are taken out of its keymaps while ours are open.
@@ -473,7 +472,7 @@ def open_explorer(pictures: np.ndarray, scores: Scores, start: int, mistakes_onl
     """The browsing / confusion-matrix window (not yet shown): one pyplot figure.
     Keep the result referenced while the window is open: matplotlib holds the handlers
     only weakly, and a collected handler silently stops."""
-    import matplotlib.pyplot as plt   # pyplot starts a GUI toolkit: only when a window is wanted
+    import matplotlib.pyplot as plt  # pyplot starts a GUI toolkit: only when a window is wanted
     release_keys(BROWSER_KEYS)
     fig = plt.figure(figsize=(9, 6))
     explorer = Explorer(fig, pictures, scores, start, mistakes_only, name, close=plt.close,
@@ -484,7 +483,7 @@ def open_explorer(pictures: np.ndarray, scores: Scores, start: int, mistakes_onl
 
 def open_draw(see: Callable, name: str = "") -> DrawWindow:
     """The drawing window (not yet shown); keep the result referenced, as open_explorer's."""
-    import matplotlib.pyplot as plt   # as in open_explorer
+    import matplotlib.pyplot as plt  # as in open_explorer
     release_keys(DRAW_KEYS)
     fig = plt.figure(figsize=(11, 4.6))
     window = DrawWindow(fig, see, close=plt.close, name=name)
@@ -496,8 +495,8 @@ def open_draw(see: Callable, name: str = "") -> DrawWindow:
 
 def open_figure(draw: Callable[[Figure], Figure], title: str,
                 figsize: tuple[float, float] | None = None) -> Figure:
-    """A window showing a static figure from figures.py, with a window title (not yet shown)."""
-    import matplotlib.pyplot as plt   # as in open_explorer
+    """A window showing a static figure from kit/figures.py, with a window title (not yet shown)."""
+    import matplotlib.pyplot as plt  # as in open_explorer
     fig = draw(plt.figure(figsize=figsize))
     _set_window_title(fig, title)
     return fig
@@ -505,5 +504,5 @@ def open_figure(draw: Callable[[Figure], Figure], title: str,
 
 def show() -> None:
     """Show the open windows until they are closed."""
-    import matplotlib.pyplot as plt   # as in open_explorer
+    import matplotlib.pyplot as plt  # as in open_explorer
     plt.show()

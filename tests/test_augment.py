@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import augment
 import optim
 import training
-from augment import Augmenter, affine_images, shift_images
+from kit import augment
+from kit.augment import Augmenter, affine_images, shift_images
 from network import Network
 
 FILL = -0.4242  # the normalized value of a black pixel, as "normal" normalization gives
@@ -140,7 +140,7 @@ def reference_affine(images: np.ndarray, angle, scale, dx, dy, fill: float) -> n
         x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
         fx, fy = x - x0, y - y0
 
-        def tap(r, c):
+        def tap(r, c, src=src):
             inside = (r >= 0) & (r < side) & (c >= 0) & (c < side)
             return np.where(inside, src[np.clip(r, 0, side - 1), np.clip(c, 0, side - 1)], fill)
 

@@ -1,4 +1,4 @@
-"""cli.py, shared by every script: a flag given `=--` is one usage line, for every flag of
+"""kit/cli.py, shared by every script: a flag given `=--` is one usage line, for every flag of
 every script (argparse would otherwise store [] where one value belongs); and run_script
 ends a Ctrl-C that lands inside a library with 130 and nothing printed."""
 from __future__ import annotations
@@ -46,7 +46,7 @@ CHILD = textwrap.dedent("""
     import signal, sys, time, weakref
     import numpy as np
     sys.path.insert(0, sys.argv[2])
-    import cli
+    from kit import cli
 
     def ctrl_c_here():
         signal.raise_signal(signal.SIGINT)
@@ -73,7 +73,7 @@ CHILD = textwrap.dedent("""
         if sys.argv[1] == "callback":
             callback_then_work()
         elif sys.argv[1] == "training":  # train.py's handler: Interrupted instead
-            from interrupts import StopSignals
+            from kit.signals import StopSignals
             with StopSignals():
                 callback_then_work()
         else:

@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 
 import compare
-import runs
-import trainer
+from kit import comparison, lifecycle
+from kit.cli import readable
+from kit.config import RunConfig
+from kit.fsutil import write_json
+from kit.record import RECORD, Run, read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY_SOURCE = ROOT / "tests" / "fixtures" / "legacy-best-model"  # a run saved in the first format
@@ -35,10 +38,10 @@ def runs_root(tmp_path_factory, mnist_dir) -> Path:
     legacy (config.json) run in study/, and an empty folder with no runs."""
     root = tmp_path_factory.mktemp("compare-runs")
     for seed in SEEDS:
-        config = runs.RunConfig.create(**BASE, seed=seed)
-        trainer.train_run(config, root, f"seed-{seed}", data_dir=mnist_dir, progress=False, plots=False)
-    other = runs.RunConfig.create(**{**BASE, "layers": 0, "optimizer": "sgd", "epochs": 1}, seed=11)
-    trainer.train_run(other, root, "zero-hidden", data_dir=mnist_dir, progress=False, plots=False)
+        config = RunConfig.create(**BASE, seed=seed)
+        lifecycle.train_run(config, root, f"seed-{seed}", data_dir=mnist_dir, progress=False, plots=False)
+    other = RunConfig.create(**{**BASE, "layers": 0, "optimizer": "sgd", "epochs": 1}, seed=11)
+    lifecycle.train_run(other, root, "zero-hidden", data_dir=mnist_dir, progress=False, plots=False)
     bad = root / "bad-json"
     bad.mkdir()
     (bad / "run.json").write_text("{not json")
@@ -51,12 +54,12 @@ def runs_root(tmp_path_factory, mnist_dir) -> Path:
 
 
 def rows_of(root: Path, sort: str = "val") -> list[dict]:
-    return compare.sort_rows([compare.table_row(f, root) for f in compare.find_runs(root)], sort)
+    return comparison.sort_rows([comparison.table_row(f, root) for f in comparison.find_runs(root)], sort)
 
 
-def good_runs(root: Path) -> dict[str, runs.Run]:
+def good_runs(root: Path) -> dict[str, Run]:
     names = [f"seed-{s}" for s in SEEDS] + ["zero-hidden"]
-    return {n: runs.Run.load(root / n) for n in names}
+    return {n: Run.load(root / n) for n in names}
 
 
 # ---- the table ---------------------------------------------------------------------------
@@ -87,7 +90,7 @@ def test_table_lists_every_run_with_its_values_best_validation_first(runs_root):
 
 def test_legacy_run_is_listed_with_its_best_validation_epoch_from_the_history(runs_root):
     row = next(r for r in rows_of(runs_root) if r["run"] == "study/legacy")
-    history = runs.read_history(LEGACY_SOURCE / "history.csv")
+    history = read_history(LEGACY_SOURCE / "history.csv")
     best = max(history, key=lambda h: (h["val_accuracy"], -h["epoch"]))
     assert best["epoch"] != len(history)  # the record names the last epoch: the test means something
     assert (row["best"], row["epochs"]) == (best["epoch"], len(history))
@@ -105,8 +108,8 @@ def test_damaged_folders_are_listed_with_the_reason(runs_root):
 
 def test_a_run_whose_process_died_reads_no_status(runs_root, tmp_path):
     shutil.copytree(runs_root / "seed-11", tmp_path / "killed")
-    run = runs.Run.load(tmp_path / "killed")
-    runs.write_json(tmp_path / "killed" / runs.RECORD, replace(run.record, status="running").to_json())
+    run = Run.load(tmp_path / "killed")
+    write_json(tmp_path / "killed" / RECORD, replace(run.record, status="running").to_json())
     (row,) = rows_of(tmp_path)
     assert row["status"] == "no-status"
 
@@ -125,11 +128,11 @@ def test_sort_by_a_column(runs_root, key):
 def test_csv_holds_the_table_values(runs_root, capsys):
     assert compare.main(["--runs-dir", str(runs_root), "--csv", "--sort", "run"]) == 0
     parsed = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert parsed[0] == [c.header for c in compare.COLUMNS]
+    assert parsed[0] == [c.header for c in comparison.COLUMNS]
     rows = rows_of(runs_root, "run")
     assert [p[0] for p in parsed[1:]] == [r["run"] for r in rows]
     for line, row in zip(parsed[1:], rows):
-        got = dict(zip([c.key for c in compare.COLUMNS], line))
+        got = dict(zip([c.key for c in comparison.COLUMNS], line))
         for key in ("val", "test", "last", "time"):
             assert (float(got[key]) if got[key] else None) == (
                 pytest.approx(row[key], abs=0.005) if row[key] is not None else None)
@@ -140,23 +143,23 @@ def test_csv_holds_the_table_values(runs_root, capsys):
 
 def test_the_text_table_fits_80_columns_and_keeps_every_name_whole(runs_root):
     rows = rows_of(runs_root)
-    text = compare.format_table(rows, 80)
+    text = comparison.format_table(rows, 80)
     assert max(len(line) for line in text.splitlines()) <= 79
     lines = text.splitlines()
     for row in rows:
         assert row["run"] in lines
-    whole = compare.format_table(rows, None).splitlines()
+    whole = comparison.format_table(rows, None).splitlines()
     assert len(whole) == len(rows) + 1  # not a terminal: one line per run, cells whole
     assert all(row["configuration"] in line for row, line in zip(rows, whole[1:]))
 
 
 def test_wrap_cell_breaks_after_dashes_and_never_loses_text():
     text = "2h-relu-momentum-normal-xavier-l1 limit=2000"
-    lines = compare.wrap_cell(text, 12)
+    lines = comparison.wrap_cell(text, 12)
     assert all(len(line) <= 12 for line in lines)
     assert lines[0] == "2h-relu-"
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
-    assert compare.wrap_cell("x" * 30, 12) == ["x" * 12, "x" * 12, "x" * 6]
+    assert comparison.wrap_cell("x" * 30, 12) == ["x" * 12, "x" * 12, "x" * 6]
 
 
 def test_no_runs_and_a_missing_runs_dir(tmp_path, capsys):
@@ -171,7 +174,7 @@ def test_no_runs_and_a_missing_runs_dir(tmp_path, capsys):
 
 def test_group_runs_puts_the_three_seeds_in_one_group(runs_root):
     found = good_runs(runs_root)
-    groups = compare.group_runs(list(found.values()))
+    groups = comparison.group_runs(list(found.values()))
     assert len(groups) == 2
     seeds, single = groups
     assert [r.config.seed for r in seeds.runs] == list(SEEDS)
@@ -182,21 +185,21 @@ def test_group_runs_puts_the_three_seeds_in_one_group(runs_root):
 def test_differing_settings(runs_root):
     found = good_runs(runs_root)
     three = [found[f"seed-{s}"] for s in SEEDS]
-    assert compare.differing_settings(three) == {"seed": list(SEEDS)}
-    assert compare.differing_settings(three, include_seed=False) == {}
+    assert comparison.differing_settings(three) == {"seed": list(SEEDS)}
+    assert comparison.differing_settings(three, include_seed=False) == {}
     every = list(found.values())
-    differing = compare.differing_settings(every)
+    differing = comparison.differing_settings(every)
     assert differing == {"layers": [1, 1, 1, 0], "activation": ["relu", "relu", "relu", None],
                          "optimizer": ["momentum"] * 3 + ["sgd"], "epochs": [2, 2, 2, 1],
                          "seed": [11, 12, 13, 11]}
-    assert compare.format_value(True) == "y" and compare.format_value(None) == "-"
+    assert comparison.format_value(True) == "y" and comparison.format_value(None) == "-"
 
 
 def test_plot_groups_draws_the_mean_and_the_min_max_band(runs_root):
     found = good_runs(runs_root)
     histories = [found[f"seed-{s}"].history() for s in SEEDS]
-    group = compare.Group("three seeds", histories)
-    fig = compare.plot_groups([group, compare.Group("alone", [found["zero-hidden"].history()])],
+    group = comparison.Group("three seeds", histories)
+    fig = comparison.plot_groups([group, comparison.Group("alone", [found["zero-hidden"].history()])],
                               "test_accuracy", "Test accuracy per epoch")
     ax = fig.axes[0]
     per_epoch = np.array([[100 * h[e]["test_accuracy"] for e in range(2)] for h in histories])
@@ -223,7 +226,7 @@ def test_plot_groups_draws_the_mean_and_the_min_max_band(runs_root):
 def test_group_band_counts_the_runs_that_reached_each_epoch():
     short = [{"epoch": 1, "val_loss": 1.0}]
     long = [{"epoch": 1, "val_loss": 3.0}, {"epoch": 2, "val_loss": 5.0}]
-    epochs, mean, low, high = compare.group_band([short, long], "val_loss")
+    epochs, mean, low, high = comparison.group_band([short, long], "val_loss")
     np.testing.assert_allclose(epochs, [1, 2])
     np.testing.assert_allclose(mean, [2.0, 5.0])
     np.testing.assert_allclose(low, [1.0, 5.0])
@@ -232,7 +235,7 @@ def test_group_band_counts_the_runs_that_reached_each_epoch():
 
 def test_plot_groups_refuses_an_unknown_metric():
     with pytest.raises(ValueError, match="test_accuracy"):
-        compare.plot_groups([], "accuracy", "")
+        comparison.plot_groups([], "accuracy", "")
 
 
 # ---- the graph from the command line --------------------------------------------------------
@@ -309,7 +312,7 @@ def test_bad_metric_names_the_columns_on_one_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert all(column in err for column in compare.METRICS)
+    assert all(column in err for column in comparison.METRICS)
 
 
 # ---- the script, end to end -------------------------------------------------------------------
@@ -399,6 +402,6 @@ def test_ascii_only_output_with_accented_run_names_degrades(runs_root, tmp_path,
 
 
 def test_legend_labels_are_drawable_text_for_surrogate_escaped_names():
-    assert compare.readable("run\udcc3\udca9") == "runé"
-    assert compare.readable("bad\udcff") == "bad\ufffd"
-    assert compare.readable("plain-é") == "plain-é"
+    assert readable("run\udcc3\udca9") == "runé"
+    assert readable("bad\udcff") == "bad\ufffd"
+    assert readable("plain-é") == "plain-é"

@@ -1,4 +1,4 @@
-"""Tests of digit_image.py on digits as people photograph them: real MNIST test digits
+"""Tests of kit/photo.py on digits as people photograph them: real MNIST test digits
 rendered large onto paper, then turned by the camera (EXIF orientation), shadowed and
 grainy, or made huge; the shipped model must still read them, in bounded memory."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-import digit_image as di
+from kit import photo as di
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_RUN = ROOT / "saved_files" / "best-model"
@@ -33,8 +33,8 @@ def digits(mnist_dir):
 @pytest.fixture(scope="module")
 def model():
     """classify(pixels uint8 (N, 28, 28)) -> predicted digits, with the shipped run."""
-    import runs
-    run = runs.Run.load(SHIPPED_RUN)
+    from kit.record import Run
+    run = Run.load(SHIPPED_RUN)
     net = run.network("best")
 
     def classify(pixels: np.ndarray) -> np.ndarray:
@@ -195,7 +195,7 @@ def test_truncated_huge_png_is_refused_in_one_line(tmp_path, monkeypatch):
     (tmp_path / "x.png").write_bytes(data[:len(data) // 2])
     monkeypatch.setattr(di, "DECODE_BUDGET", 0)
     with pytest.raises(di.DigitImageError, match=r"x\.png: cannot read it as an image"):
-        di.load_picture(tmp_path / "x.png").pixels
+        _ = di.load_picture(tmp_path / "x.png").pixels
 
 
 MEMORY_PROBE = textwrap.dedent("""
@@ -203,9 +203,9 @@ MEMORY_PROBE = textwrap.dedent("""
     import numpy as np
     from PIL import Image
     sys.path.insert(0, sys.argv[2])
-    import digit_image
+    from kit import photo
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pixels = digit_image.preprocess(digit_image.load_picture(sys.argv[1]).pixels).pixels
+    pixels = photo.preprocess(photo.load_picture(sys.argv[1]).pixels).pixels
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     np.save(sys.stdout.buffer, pixels)
     print((after - before) / 1024, file=sys.stderr)   # ru_maxrss is in KiB on Linux

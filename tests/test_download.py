@@ -17,11 +17,11 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+import conftest
 import pytest
+from conftest import GZ, REAL_FILE_NAMES, hostile, write_fake_mnist
 
 import mnist_loader as ml
-import conftest
-from conftest import GZ, REAL_FILE_NAMES, hostile, write_fake_mnist
 
 
 def md5_of(path: Path) -> str:

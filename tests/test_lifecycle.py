@@ -25,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import popen_default_sigint
 
 import mnist_loader
-import runs
-import trainer
-from conftest import popen_default_sigint
+from kit import lifecycle
+from kit.config import Normalization, RunConfig
+from kit.fsutil import write_json
+from kit.record import RECORD, Run, best_row
 from training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +63,7 @@ SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP, "SIGINT": signal.
 def plain_mnist(mnist_dir, tmp_path_factory) -> Path:
     """The real MNIST files, uncompressed (train.py reads either spelling)."""
     folder = tmp_path_factory.mktemp("f-mnist")
-    for key, name in mnist_loader.FILE_NAMES.items():
+    for name in mnist_loader.FILE_NAMES.values():
         source = mnist_loader._find_file(mnist_dir, name)
         opener = gzip.open if source.suffix == ".gz" else open
         with opener(source, "rb") as f, open(folder / name, "wb") as out:
@@ -76,7 +78,7 @@ class ScoringSets:
         self.data_dir = data_dir
         self._cache: dict = {}
 
-    def get(self, norm: runs.Normalization) -> mnist_loader.Split:
+    def get(self, norm: Normalization) -> mnist_loader.Split:
         key = (norm.kind, norm.mean, norm.std)
         if key not in self._cache:
             self._cache[key] = mnist_loader.load_test_set(norm.kind, norm.mean, norm.std,
@@ -109,7 +111,7 @@ def train_py(args: list, data_dir: Path, timeout: float = 120) -> subprocess.Com
 
 def epochs_done(run_dir: Path) -> int:
     try:
-        return json.loads((run_dir / runs.RECORD).read_text())["epochs_completed"]
+        return json.loads((run_dir / RECORD).read_text())["epochs_completed"]
     except (OSError, ValueError, KeyError):
         return -1
 
@@ -133,28 +135,28 @@ class Reference:
     params: list[np.ndarray]
 
 
-def reference(config: runs.RunConfig, data_dir: Path) -> Reference:
-    """Train config from its seed without saving anything, as trainer.train_run does."""
+def reference(config: RunConfig, data_dir: Path) -> Reference:
+    """Train config from its seed without saving anything, as lifecycle.train_run does."""
     rng = np.random.default_rng(config.seed)
-    data = trainer.load_data_for(config, rng, data_dir)
+    data = lifecycle.load_data_for(config, rng, data_dir)
     net = config.build_network(rng)
-    optimizer = trainer._optimizer_for(config)
+    optimizer = lifecycle._optimizer_for(config)
     rows, params = [], []
     for rec in train(net, data, optimizer=optimizer, rng=rng, progress=False,
-                     **trainer._train_options(config, data, rng)):
+                     **lifecycle._train_options(config, data, rng)):
         rows.append(rec.as_row())
         params.append(net.params.copy())
     return Reference(rows, params)
 
 
-def config_of(args: list[str]) -> runs.RunConfig:
+def config_of(args: list[str]) -> RunConfig:
     """The RunConfig that train.py makes of these flags."""
     flags = dict(zip(args[::2], args[1::2]))
     convert = {"--layers": int, "--hidden-size": int, "--seed": int, "--epochs": int,
                "--limit": int, "--batch-size": int, "--l1": lambda v: v == "y",
                "--decay": lambda v: v == "y"}
     values = {k[2:].replace("-", "_"): convert.get(k, str)(v) for k, v in flags.items()}
-    return runs.RunConfig.create(**values)
+    return RunConfig.create(**values)
 
 
 def stray_files(run_dir: Path) -> list[Path]:
@@ -162,11 +164,11 @@ def stray_files(run_dir: Path) -> list[Path]:
     return [p for p in run_dir.rglob("*") if p.name.endswith((".partial", ".tmp"))]
 
 
-def check_run(run_dir: Path, test_sets: ScoringSets, ref: Reference | None = None) -> runs.Run:
+def check_run(run_dir: Path, test_sets: ScoringSets, ref: Reference | None = None) -> Run:
     """The folder loads as one committed epoch: record, history, checkpoints, optimizer and
     generator state agree; the last and best weights score their recorded test accuracy
     exactly on the 6,000 test images (and equal the reference's weights of that epoch)."""
-    run = runs.Run.load(run_dir)
+    run = Run.load(run_dir)
     record = run.record
     rows = run.history()
     n = record.epochs_completed
@@ -176,7 +178,7 @@ def check_run(run_dir: Path, test_sets: ScoringSets, ref: Reference | None = Non
         assert record.last is None and record.best is None
         return run
     assert without_seconds([record.last]) == without_seconds(rows[-1:])
-    assert record.best == {**runs.best_row(rows), "checkpoint": record.best["checkpoint"]}
+    assert record.best == {**best_row(rows), "checkpoint": record.best["checkpoint"]}
     test = test_sets.get(record.normalization)
     for which in ("last", "best"):
         entry = run.epoch_entry(which)
@@ -190,9 +192,9 @@ def check_run(run_dir: Path, test_sets: ScoringSets, ref: Reference | None = Non
         assert without_seconds(rows) == without_seconds(ref.rows[:n])
     optimizer_state, rng_state = run.training_state()
     assert rng_state["bit_generator"] == "PCG64"
-    optimizer = trainer._optimizer_for(record.config)  # the saved state loads back whole
+    optimizer = lifecycle._optimizer_for(record.config)  # the saved state loads back whole
     optimizer.load_state({k: (v.item() if v.ndim == 0 else v) for k, v in optimizer_state.items()})
-    assert set(trainer._state_arrays(optimizer)) == set(optimizer_state)
+    assert set(lifecycle._state_arrays(optimizer)) == set(optimizer_state)
     return run
 
 
@@ -381,7 +383,7 @@ EXACT_RUN = ["--limit", "300", "--batch-size", "4", "--epochs", "6", "--no-show"
 
 
 def files_of(run_dir: Path, which: str) -> dict[str, bytes]:
-    run = runs.Run.load(run_dir)
+    run = Run.load(run_dir)
     folder = run_dir / run.epoch_entry(which)["checkpoint"]
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
             if p.name.startswith(("weights_", "biases_")) or p.name in ("optimizer.npz", "rng.json")}
@@ -397,7 +399,7 @@ def test_interrupted_after_epoch_3_and_resumed_ends_identical(plain_mnist, tmp_p
              if opt != "adam" or sig == "SIGTERM"]
     # The uninterrupted runs in this process (what train.py runs, without the graphs).
     for opt, args in EXACT.items():
-        outcome = trainer.train_run(config_of(args + EXACT_RUN[:-1]), out, f"{opt}-whole",
+        outcome = lifecycle.train_run(config_of(args + EXACT_RUN[:-1]), out, f"{opt}-whole",
                                     data_dir=plain_mnist, progress=False, plots=False)
         assert outcome.status == "completed" and outcome.exit_code == 0
 
@@ -425,12 +427,12 @@ def test_interrupted_after_epoch_3_and_resumed_ends_identical(plain_mnist, tmp_p
     # Resumed in this process, by what train.py --resume runs (the SIGKILL test resumes
     # through train.py itself).
     for name in procs:
-        outcome = trainer.resume_run(out / name, data_dir=plain_mnist, progress=False, plots=False)
+        outcome = lifecycle.resume_run(out / name, data_dir=plain_mnist, progress=False, plots=False)
         assert outcome.status == "completed" and outcome.exit_code == 0, name
 
     for opt, sig in cases:
         name = f"{opt}-{sig.lower()}"
-        a, b = runs.Run.load(out / f"{opt}-whole"), runs.Run.load(out / name)
+        a, b = Run.load(out / f"{opt}-whole"), Run.load(out / name)
         assert b.record.status == "completed" and b.record.epochs_completed == 6
         assert without_seconds(b.history()) == without_seconds(a.history()), name
         assert a.record.best["epoch"] == b.record.best["epoch"]
@@ -448,7 +450,7 @@ def test_resume_of_a_live_run_is_refused_and_a_killed_one_says_so(plain_mnist, t
     proc = start(args, plain_mnist, tmp_path / "live.log")
     try:
         wait_until(lambda: epochs_done(out / "live") >= 1, proc)
-        run = runs.Run.load(out / "live")
+        run = Run.load(out / "live")
         assert run.live and run.status_line().startswith("running: ")
         refused = train_py(["--resume", out / "live", "--epochs", "100"], plain_mnist)
         assert refused.returncode == 2, refused
@@ -458,7 +460,7 @@ def test_resume_of_a_live_run_is_refused_and_a_killed_one_says_so(plain_mnist, t
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    run = runs.Run.load(out / "live")
+    run = Run.load(out / "live")
     n = run.record.epochs_completed
     assert run.record.status == "running" and not run.live
     assert run.status_line() == f"ended without a status after {n} committed epoch{'s' if n != 1 else ''}"
@@ -474,7 +476,7 @@ def test_ctrl_c_while_the_final_graphs_are_drawn_changes_nothing(plain_mnist, tm
     args = KILL_CONFIGS["sgd"] + ["--limit", "300", "--epochs", "3", "--no-show",
                                   "--output-dir", out, "--name", "final"]
     proc = start(args, plain_mnist, tmp_path / "final.log")
-    record = out / "final" / runs.RECORD
+    record = out / "final" / RECORD
     wait_until(lambda: record.exists() and json.loads(record.read_text())["status"] != "running", proc)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
@@ -484,7 +486,7 @@ def test_ctrl_c_while_the_final_graphs_are_drawn_changes_nothing(plain_mnist, tm
     assert code == 0, log
     assert "Traceback" not in log and "error" not in log.lower() and "nterrupt" not in log, log
     assert "Completed 3 epochs." in log
-    run = runs.Run.load(out / "final")
+    run = Run.load(out / "final")
     assert run.record.status == "completed"
     for name in ("accuracy.png", "loss.png", "learning_rate.png"):
         with Image.open(out / "final" / name) as image:
@@ -505,8 +507,8 @@ def done_run(plain_mnist, tmp_path_factory) -> Path:
 
 def with_status(run_dir: Path, target: Path, status: str) -> Path:
     shutil.copytree(run_dir, target)
-    run = runs.Run.load(target)
-    runs.write_json(target / runs.RECORD, replace(run.record, status=status).to_json())
+    run = Run.load(target)
+    write_json(target / RECORD, replace(run.record, status=status).to_json())
     return target
 
 
@@ -521,7 +523,7 @@ def legacy_run(target: Path) -> Path:
 @pytest.mark.parametrize("case", ["diverged", "failed", "not-a-run", "legacy", "total-below",
                                   "total-equal", "config-flag", "name-flag", "output-dir-flag"])
 def test_resume_refusals_are_one_line(case, done_run, plain_mnist, tmp_path):
-    before = (done_run / runs.RECORD).read_bytes()
+    before = (done_run / RECORD).read_bytes()
     target, extra, says = done_run, [], ""
     if case in ("diverged", "failed"):
         target, says = with_status(done_run, tmp_path / case, case), f"the run {case}"
@@ -546,7 +548,7 @@ def test_resume_refusals_are_one_line(case, done_run, plain_mnist, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(p.name for p in target.rglob("*")) == listing  # nothing written
-    assert (done_run / runs.RECORD).read_bytes() == before
+    assert (done_run / RECORD).read_bytes() == before
 
 
 # ---- early stopping, losses apart, the best epoch ---------------------------------------------
@@ -599,16 +601,16 @@ def test_without_l1_the_penalty_is_zero_and_best_is_the_first_maximum(plain_mnis
 def test_best_row_ties_go_to_the_earlier_epoch():
     rows = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.7},
             {"epoch": 3, "val_accuracy": 0.7}, {"epoch": 4, "val_accuracy": 0.6}]
-    assert runs.best_row(rows)["epoch"] == 2
-    assert runs.best_row([]) is None
+    assert best_row(rows)["epoch"] == 2
+    assert best_row([]) is None
 
 
 # ---- hints -------------------------------------------------------------------------------------
 
-def hint_config(**changes) -> runs.RunConfig:
+def hint_config(**changes) -> RunConfig:
     values = dict(layers=2, normalization="normal", init="gauss", activation="sigmoid", l1=False,
                   decay=False, optimizer="sgd", epochs=10, seed=0)
-    return runs.RunConfig.create(**{**values, **changes})
+    return RunConfig.create(**{**values, **changes})
 
 
 def hint_rows(val_acc: list[float], train_loss: list[float] | None = None,
@@ -622,32 +624,32 @@ def hint_rows(val_acc: list[float], train_loss: list[float] | None = None,
 
 def test_chance_hint_names_the_slow_choices_once():
     shown: set[str] = set()
-    out = trainer.hints(hint_rows([0.11]), hint_config(), shown)
+    out = lifecycle.hints(hint_rows([0.11]), hint_config(), shown)
     assert len(out) == 1 and "11.0 %" in out[0] and "chance level" in out[0]
     for cause in ("2 sigmoid layers", "Gauss initialization", "plain SGD at learning rate 0.001"):
         assert cause in out[0]
     assert "ReLU, Xavier initialization or Momentum would learn much faster" in out[0]
-    assert trainer.hints(hint_rows([0.11, 0.12]), hint_config(), shown) == []  # once only
+    assert lifecycle.hints(hint_rows([0.11, 0.12]), hint_config(), shown) == []  # once only
 
 
 def test_chance_hint_without_slow_choices_and_no_hint_when_learning():
-    out = trainer.hints(hint_rows([0.1]), hint_config(init="xavier", activation="relu",
+    out = lifecycle.hints(hint_rows([0.1]), hint_config(init="xavier", activation="relu",
                                                        optimizer="momentum"), set())
     assert len(out) == 1 and "With " not in out[0]
-    assert trainer.hints(hint_rows([0.9]), hint_config(), set()) == []
-    assert trainer.hints(hint_rows([trainer.CHANCE_LEVEL]), hint_config(), set()) == []
+    assert lifecycle.hints(hint_rows([0.9]), hint_config(), set()) == []
+    assert lifecycle.hints(hint_rows([lifecycle.CHANCE_LEVEL]), hint_config(), set()) == []
 
 
 def test_overfit_hint_after_three_epochs_of_rising_validation_loss():
     val = [0.9, 0.91, 0.92, 0.93, 0.94]
     rising = hint_rows(val, train_loss=[1.0, 0.8, 0.6, 0.4, 0.3], val_loss=[0.5, 0.4, 0.45, 0.5, 0.55])
     shown: set[str] = set()
-    assert trainer.hints(rising[:4], hint_config(), shown) == []  # risen only twice
-    out = trainer.hints(rising, hint_config(), shown)
+    assert lifecycle.hints(rising[:4], hint_config(), shown) == []  # risen only twice
+    out = lifecycle.hints(rising, hint_config(), shown)
     assert len(out) == 1 and "overfit" in out[0] and "epoch 5" in out[0] and "--patience" in out[0]
-    assert trainer.hints(rising, hint_config(), shown) == []  # once only
+    assert lifecycle.hints(rising, hint_config(), shown) == []  # once only
     flat_train = hint_rows(val, train_loss=[1.0, 0.8, 0.8, 0.7, 0.6], val_loss=[0.5, 0.4, 0.45, 0.5, 0.55])
-    assert trainer.hints(flat_train, hint_config(), set()) == []
+    assert lifecycle.hints(flat_train, hint_config(), set()) == []
 
 
 @pytest.mark.slow
@@ -657,8 +659,8 @@ def test_a_real_run_at_chance_level_prints_the_hint_once(plain_mnist, tmp_path):
             "--epochs", "3", "--no-show", "--output-dir", tmp_path, "--name", "slow"]
     proc = train_py(args, plain_mnist)
     assert proc.returncode == 0, proc.stderr
-    rows = runs.Run.load(tmp_path / "slow").history()
-    assert all(r["val_accuracy"] < trainer.CHANCE_LEVEL for r in rows), rows
+    rows = Run.load(tmp_path / "slow").history()
+    assert all(r["val_accuracy"] < lifecycle.CHANCE_LEVEL for r in rows), rows
     assert proc.stdout.count("Hint: validation accuracy is") == 1, proc.stdout
     assert "2 sigmoid layers" in proc.stdout.replace("\n  ", " ")
 
@@ -666,5 +668,5 @@ def test_a_real_run_at_chance_level_prints_the_hint_once(plain_mnist, tmp_path):
 def test_overfit_hint_does_not_suggest_patience_to_a_run_that_has_it():
     val = [0.9, 0.91, 0.92, 0.93, 0.94]
     rising = hint_rows(val, train_loss=[1.0, 0.8, 0.6, 0.4, 0.3], val_loss=[0.5, 0.4, 0.45, 0.5, 0.55])
-    out = trainer.hints(rising, hint_config(patience=5), set())
+    out = lifecycle.hints(rising, hint_config(patience=5), set())
     assert len(out) == 1 and "overfit" in out[0] and "--patience" not in out[0]

@@ -17,8 +17,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import live_plots
-from live_plots import LiveGraphs, grown_limits
+from kit import live_plots
+from kit.live_plots import LiveGraphs, grown_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,10 +14,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import (
+    GZ,
+    QUICK,
+    ROOT,
+    assert_fails,
+    child_env,
+    flags,
+    hostile,
+    idx_bytes,
+    run_folders,
+    run_train,
+    snapshot,
+    write_bytes,
+    write_fake_mnist,
+    write_idx_images,
+    write_idx_labels,
+)
 
 import mnist_loader as ml
-from conftest import (GZ, QUICK, ROOT, assert_fails, child_env, flags, hostile, idx_bytes, run_folders, run_train,
-                      snapshot, write_bytes, write_fake_mnist, write_idx_images, write_idx_labels)
 
 # Known facts from /work/shared/mnist/README.md.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -654,6 +669,7 @@ def test_mnist_dir_pointing_nowhere_falls_back_to_data_and_fails_in_one_line(tmp
     app.mkdir()
     for p in ROOT.glob("*.py"):
         shutil.copy(p, app)
+    shutil.copytree(ROOT / "kit", app / "kit", ignore=shutil.ignore_patterns("__pycache__"))
     proc = subprocess.run([sys.executable, "train.py", *flags(), *QUICK, "--output-dir", str(tmp_path / "out")],
                           cwd=app, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
                           env=child_env(MNIST_DIR=str(tmp_path / "nowhere")))

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from network import (Network, ParameterFileError, flat_grad, reference_backprop,
-                     softmax_cross_entropy)
+from network import Network, ParameterFileError, flat_grad, reference_backprop, softmax_cross_entropy
 
 H = 1e-6  # centred-difference step (float64)
 

@@ -1,4 +1,4 @@
-"""Tests of predict.py and digit_image.py: the accuracy round trip with train.py, the run
+"""Tests of predict.py and kit/photo.py: the accuracy round trip with train.py, the run
 choice, the saved grids, the preprocessing of a person's own digit, the browser's keys,
 and one-line errors for every kind of bad input: damaged and empty run folders, bad flags,
 bad pictures and bad data, each hostile case (@hostile) leaving the project's folders as they
@@ -21,13 +21,23 @@ import matplotlib
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from conftest import (
+    QUICK,
+    ROOT,
+    assert_fails,
+    assert_no_traceback,
+    child_env,
+    flags,
+    hostile,
+    run_script,
+    show,
+    snapshot,
+)
 
-import digit_image as di
-import figures
 import predict
-import runs
-from conftest import (QUICK, ROOT, assert_fails, assert_no_traceback, child_env, flags,
-                      hostile, run_script, show, snapshot)
+from kit import figures
+from kit import photo as di
+from kit.record import GRAPHS
 
 TRAIN_FLAGS = {
     # a 1-hidden-layer ReLU run with normal normalization ...
@@ -316,8 +326,9 @@ def test_image_flag_prints_prediction_and_saves_both_pictures(runs_dir, mnist_di
 def test_browsing_from_the_command_line(runs_dir, mnist_dir, monkeypatch, capsys):
     """With a display, main() opens one window and its keys work while plt.show() runs."""
     import matplotlib.pyplot as plt
-    import plots
     from matplotlib.backend_bases import KeyEvent
+
+    from kit import plots
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
     monkeypatch.setattr(plots, "display_available", lambda: True)
     monkeypatch.setattr(plots, "interactive_backend", lambda: "TkAgg")  # Agg, pretending
@@ -348,7 +359,8 @@ def with_a_display(mnist_dir, monkeypatch):
     """main() believes a window can open (it is Agg, pretending); plt.show() is replaced
     by the user's actions: pass them to the fixture's result."""
     import matplotlib.pyplot as plt
-    import plots
+
+    from kit import plots
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
     monkeypatch.setattr(plots, "display_available", lambda: True)
     monkeypatch.setattr(plots, "interactive_backend", lambda: "TkAgg")
@@ -363,7 +375,8 @@ def with_a_display(mnist_dir, monkeypatch):
 def test_confusion_window_from_the_command_line(runs_dir, with_a_display, capsys):
     """--confusion opens on the matrix; a click on a cell browses that cell's test images."""
     from matplotlib.backend_bases import KeyEvent, MouseEvent
-    import windows
+
+    from kit import windows
     seen = {}
 
     def user(fig):
@@ -440,7 +453,7 @@ def test_draw_without_a_display_says_how_to_get_one(runs_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", runs.GRAPHS)
+@pytest.mark.parametrize("name", GRAPHS)
 def test_save_never_replaces_a_runs_own_files(runs_dir, mnist_dir, tmp_path, name):
     run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
     if not (run / name).exists():
@@ -461,7 +474,7 @@ def test_status_of_a_run_whose_process_died(runs_dir, mnist_dir, tmp_path, monke
 def test_unwritable_run_folder_still_reports_and_says_where_it_could_not_write(
         runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
     # Root may write anywhere, so the read-only folder is played by save_figure's error.
-    import plots
+    from kit import plots
 
     def read_only(fig, path):
         raise PermissionError(13, "Permission denied", str(path))
@@ -478,7 +491,7 @@ def test_unwritable_run_folder_still_reports_and_says_where_it_could_not_write(
 
 def test_without_a_window_backend_the_grid_is_saved(runs_dir, mnist_dir, tmp_path, monkeypatch, capsys):
     # A display, but matplotlib fell back to Agg (no GUI toolkit): show() would do nothing.
-    import plots
+    from kit import plots
     monkeypatch.setenv("MNIST_DIR", str(mnist_dir))
     monkeypatch.setattr(plots, "display_available", lambda: True)
     run = _copy_run(runs_dir / "relu-normal", tmp_path / "run")
@@ -498,7 +511,7 @@ def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
 def test_ctrl_c_in_a_window_closes_it_and_says_so(monkeypatch, capsys):
     """As train.py and compare.py: Ctrl-C while a window is open closes it, one line says
     so, and predict.py ends normally (the windows were only to look at)."""
-    import windows
+    from kit import windows
 
     def show():
         raise KeyboardInterrupt
@@ -1086,8 +1099,9 @@ def test_ctrl_c_at_any_moment_exits_130_quietly(model_copy, mnist_dir, tmp_path)
     runs with -S, its packages through PYTHONPATH: this machine's site-packages holds a .pth
     file, not the project's, that imports certifi in every interpreter start."""
     import random
-    from PIL import Image
+
     from conftest import interrupt_while_starting, site_packages_path
+    from PIL import Image
     e = _hostile_env(mnist_dir, PYTHONPATH=site_packages_path())
     args = ["--run", model_copy, "--save"]
     t0 = time.perf_counter()

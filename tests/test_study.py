@@ -13,8 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import runs  # noqa: E402
 import study  # noqa: E402
+from kit.fsutil import write_json
+from kit.record import Run
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def test_every_configuration_and_seed_gets_a_completed_run(quick_study):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == expected
     for e in chosen:
         for seed in (1, 2):
-            run = runs.Run.load(out / e.folder(seed))
+            run = Run.load(out / e.folder(seed))
             assert run.record.status == "completed"
             assert run.config == e.run_config(2, seed, 300)
             assert [r["epoch"] for r in run.history()] == [1, 2]
@@ -59,7 +60,7 @@ def test_seeds_give_different_runs(quick_study):
     """Each seed draws its own split and initialization: the histories differ."""
     out, _ = quick_study
     e = entries("original")[7]
-    h1, h2 = (runs.Run.load(out / e.folder(s)).history() for s in (1, 2))
+    h1, h2 = (Run.load(out / e.folder(s)).history() for s in (1, 2))
     assert h1[-1]["val_loss"] != h2[-1]["val_loss"]
 
 
@@ -78,8 +79,8 @@ def test_graphs_and_table_give_mean_and_sd_over_seeds(quick_study):
     e = entries("original")[1]
     row = next(line for line in table.splitlines() if line.startswith(f"| {e.label} |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    finals = [100 * runs.Run.load(out / e.folder(s)).record.last["test_accuracy"] for s in (1, 2)]
-    bests = [100 * runs.Run.load(out / e.folder(s)).record.best["test_accuracy"] for s in (1, 2)]
+    finals = [100 * Run.load(out / e.folder(s)).record.last["test_accuracy"] for s in (1, 2)]
+    bests = [100 * Run.load(out / e.folder(s)).record.best["test_accuracy"] for s in (1, 2)]
     assert cells[1] == f"{statistics.mean(finals):.2f} ± {statistics.stdev(finals):.2f}"
     assert cells[2] == f"{statistics.mean(bests):.2f} ± {statistics.stdev(bests):.2f}"
     assert cells[-1] == "97.3"
@@ -100,28 +101,28 @@ def test_second_run_resumes_without_training(quick_study, mnist_dir):
 def test_an_interrupted_run_is_resumed_exactly(tmp_path, mnist_dir):
     """A run stopped after epoch 1 of 2 is continued, not restarted, and ends with the same
     weights as an uninterrupted run of the same seed."""
-    import trainer
+    from kit import lifecycle
     e = entries("original")[6]
     out = tmp_path / "study"
     out.mkdir()
-    whole = trainer.train_run(e.run_config(2, 1, 300), tmp_path, "whole", data_dir=mnist_dir,
+    whole = lifecycle.train_run(e.run_config(2, 1, 300), tmp_path, "whole", data_dir=mnist_dir,
                               progress=False, plots=False)
-    part = trainer.train_run(e.run_config(2, 1, 300).__class__.create(
+    part = lifecycle.train_run(e.run_config(2, 1, 300).__class__.create(
         **{**e.run_config(2, 1, 300).__dict__, "epochs": 1}), out, e.folder(1),
         data_dir=mnist_dir, progress=False, plots=False)
     assert part.status == "completed"
     # Make it look interrupted after epoch 1 of a 2-epoch run, as a Ctrl-C would leave it.
     import dataclasses
-    run = runs.Run.load(out / e.folder(1))
+    run = Run.load(out / e.folder(1))
     record = dataclasses.replace(run.record, config=e.run_config(2, 1, 300), status="interrupted")
-    runs.write_json(out / e.folder(1) / "run.json", record.to_json())
+    write_json(out / e.folder(1) / "run.json", record.to_json())
     proc = run_study("--epochs", 2, "--limit", 300, "--seeds", 1, "--category", "original",
                      "--output-dir", out, mnist_dir=mnist_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(1 resumed)" in proc.stdout
-    resumed = runs.Run.load(out / e.folder(1))
+    resumed = Run.load(out / e.folder(1))
     assert resumed.record.status == "completed" and resumed.record.epochs_completed == 2
-    for a, b in zip(resumed.network("last").weights, runs.Run.load(whole.run_dir).network("last").weights):
+    for a, b in zip(resumed.network("last").weights, Run.load(whole.run_dir).network("last").weights):
         assert (a == b).all()
 
 
@@ -148,13 +149,13 @@ def test_ship_never_replaces_a_better_model_without_force(quick_study, tmp_path)
     better = ROOT / "saved_files" / "best-model"
     shutil.copytree(better, shipped / "best-model")
     args = type("A", (), {"ship_dir": shipped, "force": False})()
-    from cli import Output
+    from kit.cli import Output
     assert study.ship(results, args, Output("study.py")) == 1
-    assert runs.Run.load(shipped / "best-model").record.best == runs.Run.load(better).record.best
+    assert Run.load(shipped / "best-model").record.best == Run.load(better).record.best
     args.force = True
     assert study.ship(results, args, Output("study.py")) == 0
     best = study.best_entry(results)
-    assert runs.Run.load(shipped / "best-model").config.summary() == best.name
+    assert Run.load(shipped / "best-model").config.summary() == best.name
 
 
 @pytest.mark.parametrize("flags, needle", [
@@ -239,7 +240,7 @@ def test_ship_refuses_runs_whose_weights_are_not_there(quick_study, tmp_path):
     shipped = tmp_path / "saved"
     shipped.mkdir()
     args = type("A", (), {"ship_dir": shipped, "force": True})()
-    from cli import Output
+    from kit.cli import Output
     assert study.ship(results, args, Output("study.py")) == 1
     assert not (shipped / "best-model").exists()
 

@@ -46,7 +46,7 @@ class _Masked(torch.nn.Module):
         return a if self.mask is None else a * self.mask
 
 
-def _torch_copy(net: Network) -> "torch.nn.Sequential":
+def _torch_copy(net: Network) -> torch.nn.Sequential:
     """A float64 nn.Sequential with net's weights (ours (in, out) is torch's weight.T),
     a _Masked after each hidden activation."""
     nn = torch.nn

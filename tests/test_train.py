@@ -23,15 +23,30 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import (
+    ANSWERS,
+    QUICK,
+    ROOT,
+    assert_fails,
+    assert_no_traceback,
+    child_env,
+    flags,
+    hostile,
+    interrupt_while_starting,
+    popen_default_sigint,
+    run_folders,
+    run_train,
+    show,
+    site_packages_path,
+    snapshot,
+)
 
 import mnist_loader
-import runs
 import train as train_py
-from cli import Output
-from conftest import (ANSWERS, QUICK, ROOT, assert_fails, assert_no_traceback, child_env, flags, hostile,
-                      interrupt_while_starting, popen_default_sigint, run_folders, run_train, show,
-                      site_packages_path, snapshot)
-from interrupts import StopSignals
+from kit.cli import Output
+from kit.record import Run
+from kit.signals import StopSignals
+from training import HISTORY_COLUMNS
 
 
 def train(args, mnist_dir, stdin=None):
@@ -45,12 +60,12 @@ def only_run(out: Path) -> Path:
     return folders[0]
 
 
-def history(run: runs.Run) -> list[dict]:
+def history(run: Run) -> list[dict]:
     """The run's committed history, checked against the file people read beside run.json."""
     rows = run.history()
     with open(run.path / "history.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames) == runs.HISTORY_COLUMNS
+        assert tuple(reader.fieldnames) == HISTORY_COLUMNS
         assert [int(r["epoch"]) for r in reader] == [r["epoch"] for r in rows]
     return rows
 
@@ -62,7 +77,7 @@ def test_all_flags_full_split_one_epoch(tmp_path, mnist_dir):
                   "--output-dir", tmp_path, "--no-show"], mnist_dir)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    run = runs.Run.load(only_run(tmp_path))
+    run = Run.load(only_run(tmp_path))
     assert run.path.name.endswith("_2h-relu-momentum-normal-xavier")
     record = run.record
     assert record.status == "completed" and record.config.seed == 7 and not run.legacy
@@ -90,7 +105,7 @@ def test_piped_answers_in_the_original_spellings(tmp_path, mnist_dir):
     answers = "one\nSimple\nGauss\nSigmoid\ny\nY\nSGD\n2\n"
     proc = train(["--output-dir", tmp_path, "--limit", 1000, "--no-show"], mnist_dir, stdin=answers)
     assert proc.returncode == 0, proc.stderr
-    run = runs.Run.load(only_run(tmp_path))
+    run = Run.load(only_run(tmp_path))
     config = run.config
     assert {k: getattr(config, k) for k in ("layers", "normalization", "init", "activation", "l1",
                                             "decay", "optimizer", "epochs")} == \
@@ -111,7 +126,7 @@ def test_invalid_then_valid_answers(tmp_path, mnist_dir):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Invalid answer") == 5
     assert "Activation skipped" in proc.stdout
-    run = runs.Run.load(only_run(tmp_path))
+    run = Run.load(only_run(tmp_path))
     assert run.config.layers == 0 and run.config.activation is None and run.config.optimizer == "momentum"
     assert [w.shape for w in run.network("last").weights] == [(784, 10)]
 
@@ -134,8 +149,8 @@ def test_same_seed_repeats_a_run(tmp_path, mnist_dir):
              "--limit", 2000, "--output-dir", tmp_path, "--no-show"]
     for name in ("a", "b"):
         assert train([*flags, "--name", name], mnist_dir).returncode == 0
-    a, b = runs.Run.load(tmp_path / "a"), runs.Run.load(tmp_path / "b")
-    untimed = [k for k in runs.HISTORY_COLUMNS if k != "seconds"]
+    a, b = Run.load(tmp_path / "a"), Run.load(tmp_path / "b")
+    untimed = [k for k in HISTORY_COLUMNS if k != "seconds"]
     assert [[r[k] for k in untimed] for r in a.history()] == [[r[k] for k in untimed] for r in b.history()]
     for which in ("last", "best"):
         for wa, wb in zip(a.network(which).weights,
@@ -197,7 +212,7 @@ def test_a_reader_that_goes_away_stops_the_run_as_an_interruption(tmp_path, mnis
     assert len(folders) <= 1
     shown = [int(m) for m in re.findall(r"^Epoch\s+(\d+)/4", seen, re.M)]
     if folders:
-        run = runs.Run.load(folders[0])
+        run = Run.load(folders[0])
         assert run.record.status in ("interrupted", "completed"), run.record.status
         # completed when every epoch was committed before the closing lines met the closed pipe
         assert proc.returncode == 141 or run.record.status == "completed"
@@ -244,7 +259,7 @@ def test_stdout_device_failing_mid_run_stops_keeping_the_committed_epochs(tmp_pa
     lines = err.decode().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, lines
     assert "standard output closed (Input/output error); stopped, keeping the" in lines[0]
-    run = runs.Run.load(only_run(out))
+    run = Run.load(only_run(out))
     assert run.record.status == "interrupted" and 1 <= run.record.epochs_completed < 40
     assert f"keeping the {run.record.epochs_completed} committed epoch(s) in {run.path}" in lines[0]
 
@@ -254,7 +269,7 @@ def test_stderr_closed_the_run_completes_without_progress_bars(tmp_path, mnist_d
     proc = shell(f"TRAIN {args_text([*QUICK_RUN, '--epochs', 2, '--output-dir', out])} 2>&-", mnist_dir)
     assert proc.returncode == 0, proc.stdout.decode()
     assert "Completed 2 epochs." in proc.stdout.decode()
-    assert runs.Run.load(only_run(out)).record.status == "completed"
+    assert Run.load(only_run(out)).record.status == "completed"
 
 
 def test_stderr_closed_an_error_still_reaches_stdout(tmp_path, mnist_dir):
@@ -276,7 +291,7 @@ def test_output_in_an_ascii_encoding_degrades_never_crashes(tmp_path, mnist_dir,
     assert proc.returncode == 0, proc.stderr.decode()
     text = proc.stdout.decode("ascii")  # every byte ASCII: what cannot be encoded became '?'
     assert "runs-?" in text and "Completed 1 epoch." in text
-    assert runs.Run.load(only_run(out)).record.status == "completed"
+    assert Run.load(only_run(out)).record.status == "completed"
     helped = shell("TRAIN --help", mnist_dir, **env)
     assert helped.returncode == 0 and helped.stderr == b""
     assert helped.stdout.decode("ascii").startswith("usage: train.py")
@@ -371,7 +386,7 @@ def test_q8_epochs_reasks_on_blank_fraction_negative_zero_exponent_and_too_many_
     assert_no_traceback(proc)
     assert proc.stdout.count("Invalid answer") == len(wrong), show(proc)
     assert "too many: at most 10000" in proc.stdout and "must be at least 1" in proc.stdout
-    record = runs.Run.load(out / "q8").record
+    record = Run.load(out / "q8").record
     assert (record.config.epochs, record.status, record.epochs_completed) == (1, "completed", 1)
 
 
@@ -540,9 +555,9 @@ def test_epoch_line_in_a_narrow_terminal_still_names_the_essentials():
 def test_epoch_lines_in_an_80_column_pty_do_not_wrap_and_ctrl_c_clears_the_bar(tmp_path, mnist_dir):
     """In a real 80-column terminal: no printed line reaches the last column, and after Ctrl-C
     mid-epoch no progress bar or echoed ^C is left on the screen."""
+    import fcntl
     import pty
     import select
-    import fcntl
     import struct
     import termios
     master, slave = pty.openpty()
@@ -617,7 +632,7 @@ def _screen(output: str, width: int) -> list[str]:
             col += 1
         i += 1
     lines.append("".join(line))
-    return [l.rstrip() for l in lines]
+    return [text.rstrip() for text in lines]
 
 
 # ---- flags without values, names, folders, help
@@ -641,7 +656,7 @@ def test_two_runs_started_together_without_a_name_get_a_folder_each(tmp_path, mn
     folders = run_dirs(out)
     assert len(folders) == 2, folders
     for folder in folders:
-        assert runs.Run.load(folder).record.status == "completed"
+        assert Run.load(folder).record.status == "completed"
     printed = {re.search(r"^Run folder: (.*)$", o.decode(), re.M).group(1) for o, _ in results}
     assert len(printed) == 2
 
@@ -717,8 +732,8 @@ def test_bad_flag_value_exits_2_one_line(tmp_path, args, needle):
     assert not out.exists()
 
 
-# Values that pass the flag check but that runs.RunConfig.problem() calls invalid, so that
-# predict.py (runs.load_run) refuses the run train.py then saves: they must be refused up front.
+# Values that pass the flag check but that RunConfig.problem() calls invalid, so that
+# predict.py (Run.network) refuses the run train.py then saves: they must be refused up front.
 INFINITE_FLAGS = [["--learning-rate", "inf"], ["--decay-factor", "inf"], ["--l1-lambda", "inf"]]
 
 
@@ -757,7 +772,8 @@ def test_layers_0_with_activation_flag_runs_with_note_and_records_null(tmp_path,
     assert_no_traceback(proc)
     notes = [line for line in proc.stdout.splitlines() if "--activation sigmoid has no effect" in line]
     assert len(notes) == 1, show(proc)
-    run, net = runs.load_run(out / "zero")  # the run it saved loads
+    run = Run.load(out / "zero")  # the run it saved loads
+    net = run.network()
     assert run.config.activation is None and run.config.layer_sizes == [784, 10]
     assert [w.shape for w in net.weights] == [(784, 10)]
     assert json.loads((out / "zero" / "run.json").read_text())["config"]["activation"] is None
@@ -906,7 +922,7 @@ def test_started_with_sigint_ignored_a_run_ignores_it_throughout(tmp_path, mnist
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr.decode()
     assert sent >= 5 and "Completed 8 epochs." in stdout.decode()
-    assert runs.Run.load(only_run(out)).record.status == "completed"
+    assert Run.load(only_run(out)).record.status == "completed"
 
 
 # ---- faults while training: Ctrl-C mid-epoch, a diverging loss, the run folder gone, a full disk
@@ -942,13 +958,14 @@ def _run_and_act(args, mnist_dir: Path, epoch: int, act) -> subprocess.Completed
 
 
 def _history(run_dir: Path) -> list[dict]:
-    return runs.Run.load(run_dir).history()
+    return Run.load(run_dir).history()
 
 
 def _recount_test_accuracy(run_dir: Path, mnist_dir: Path) -> tuple[int, int]:
     """(right answers of the last epoch's saved weights on the test set, right answers the
     history records for that epoch)."""
-    run, net = runs.load_run(run_dir, "last")
+    run = Run.load(run_dir)
+    net = run.network("last")
     norm = run.record.normalization
     test = mnist_loader.load_test_set(run.config.normalization, norm.mean, norm.std,
                                       data_dir=mnist_dir, download=False)
@@ -982,7 +999,7 @@ def test_ctrl_c_mid_epoch_exits_130_without_traceback(interrupted):
 
 @hostile
 def test_ctrl_c_mid_epoch_records_interrupted_and_exactly_the_completed_epochs(interrupted):
-    run = runs.Run.load(interrupted.run_dir)
+    run = Run.load(interrupted.run_dir)
     printed = [int(m.group(1)) for m in re.finditer(r"^Epoch\s+(\d+)/30", interrupted.proc.stdout, re.M)]
     history = run.history()
     assert run.record.status == "interrupted"
@@ -1006,7 +1023,7 @@ def test_loss_diverging_in_epoch_1_stops_exit_1_keeps_nothing_and_says_so(tmp_pa
                       "--name", "div1"], env=child_env(MNIST_DIR=str(mnist_dir)))
     assert_fails(proc, 1, "NaN or infinite in epoch 1", "smaller --learning-rate")
     assert "No epoch was completed" in proc.stdout
-    record = runs.Run.load(out / "div1").record
+    record = Run.load(out / "div1").record
     assert (record.status, record.epochs_completed, record.last, record.best) == ("diverged", 0, None, None)
     # the record only (and the writer's lock file): no checkpoint, no weights, no history
     assert [n for n in run_folders(out / "div1") if n != ".lock"] == ["run.json"]
@@ -1019,7 +1036,7 @@ def test_loss_diverging_in_epoch_2_stops_exit_1_keeps_epoch_1(tmp_path, mnist_di
     proc = run_train([*flags(layers="2", epochs="3", decay="y"), *QUICK, "--decay-factor", "1e7",
                       "--output-dir", out, "--name", "div2"], env=child_env(MNIST_DIR=str(mnist_dir)))
     assert_fails(proc, 1, "NaN or infinite in epoch 2", "keeping the 1 epoch(s)")
-    record = runs.Run.load(out / "div2").record
+    record = Run.load(out / "div2").record
     assert (record.status, record.epochs_completed) == ("diverged", 1)
     assert [r["epoch"] for r in _history(out / "div2")] == [1]
     got, recorded = _recount_test_accuracy(out / "div2", mnist_dir)
@@ -1083,7 +1100,7 @@ def test_disk_full_while_saving_weights_leaves_weights_matching_history(disk_ful
     after = snapshot(disk_full.run_dir / "checkpoints", disk_full.run_dir / "history.csv")
     assert after == disk_full.before  # epoch 1's checkpoint untouched, no part of epoch 2's
     assert not _leftovers(disk_full.run_dir)
-    run = runs.Run.load(disk_full.run_dir)
+    run = Run.load(disk_full.run_dir)
     assert (run.record.status, run.record.epochs_completed) == ("failed", 1)
     assert [r["epoch"] for r in run.history()] == [1]
     got, recorded = _recount_test_accuracy(disk_full.run_dir, mnist_dir)
@@ -1133,7 +1150,7 @@ def test_no_window_says_why_and_where_the_graphs_are(tmp_path, mnist_dir, env, h
 
 @pytest.mark.parametrize("n", [1, 2, 30])
 def test_graph_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch, n):
-    import plots
+    from kit import plots
     figures = []
     real_save = plots.save_figure
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), real_save(fig, path))[1])
@@ -1151,7 +1168,8 @@ def test_graph_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch, n):
 def test_graph_legends_never_hide_a_curve(tmp_path, monkeypatch):
     """With penalties on (five loss entries), each legend stands beside the plotting area."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    import plots
+
+    from kit import plots
     figures = []
     real_save = plots.save_figure
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), real_save(fig, path))[1])
@@ -1173,7 +1191,7 @@ def test_graph_legends_never_hide_a_curve(tmp_path, monkeypatch):
 
 # ---- saved runs are data, never code: no pickle, exec or eval in any product module
 
-PRODUCT_FILES = sorted(ROOT.glob("*.py"))
+PRODUCT_FILES = sorted([*ROOT.glob("*.py"), *ROOT.glob("kit/*.py")])
 
 
 def _trees():

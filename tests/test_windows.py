@@ -1,4 +1,4 @@
-"""Tests of windows.py and figures.py: every window driven by real matplotlib key and mouse
+"""Tests of kit/windows.py and kit/figures.py: every window driven by real matplotlib key and mouse
 events on an Agg canvas (browsing, the clickable confusion matrix, the drawing pad with the
 shipped model), and the features figure."""
 
@@ -14,10 +14,9 @@ from matplotlib.backend_bases import KeyEvent, MouseEvent
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import figures
 import predict
-import windows
-from figures import Scores
+from kit import figures, windows
+from kit.figures import Scores
 from network import Network
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,8 +261,8 @@ def test_strokes_are_classified_by_the_shipped_model(shipped, digit):
     assert pad.prediction == digit, pad.probs
     assert np.isclose(pad.probs.sum(), 1, atol=1e-5)
     # The 28x28 panel shows what the network was given: MNIST's preparation of the pad.
-    import digit_image
-    np.testing.assert_array_equal(pad.seen_image.get_array(), digit_image.preprocess(pad.canvas).pixels)
+    from kit import photo
+    np.testing.assert_array_equal(pad.seen_image.get_array(), photo.preprocess(pad.canvas).pixels)
     heights = np.array([bar.get_height() for bar in pad.bars])
     np.testing.assert_allclose(heights, pad.probs)
     assert matplotlib.colors.same_color(pad.bars[digit].get_facecolor(), figures.RIGHT)

@@ -1,0 +1,406 @@
+"""The comparison library behind compare.py and study.py: runs grouped by their settings
+(seeds as one mean line inside a band), the graph of groups, and the table of every run.
+
+Everything about a run is read through kit.record.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from kit.cli import readable
+from kit.config import RunConfig, RunError
+from kit.record import LEGACY_RECORD, RECORD, Run, best_row
+from training import HISTORY_COLUMNS
+
+METRICS = HISTORY_COLUMNS[1:]        # every history column but the epoch itself
+MAX_DEPTH = 8                             # how deep the table looks for run folders
+
+
+# ---- groups of runs and what differs between them ---------------------------------------
+
+@dataclass
+class Group:
+    """Runs drawn as one line: one history per run (usually one per seed).
+
+    style: matplotlib line keywords for the line (color, linestyle, linewidth, ...);
+    runs: the Run objects the histories came from, when there are any."""
+    label: str
+    histories: list[list[dict]]
+    style: dict[str, Any] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+
+
+def seedless(config: RunConfig) -> RunConfig:
+    """The configuration with its seed blanked: equal for runs that differ only in the seed."""
+    return replace(config, seed=None)
+
+
+def group_runs(run_list: Sequence[Run]) -> list[Group]:
+    """Runs whose configurations are equal apart from the seed, as one Group each, in
+    the order each configuration first appears. Labels: a lone run's folder name; a
+    group's configuration summary and its number of runs (with the settings that tell
+    it apart when two groups share a summary)."""
+    by_config: dict[RunConfig, list[Run]] = {}
+    for run in run_list:
+        by_config.setdefault(seedless(run.config), []).append(run)
+    members = list(by_config.values())
+    summaries = [m[0].config.summary() for m in members]
+    groups = []
+    for i, group in enumerate(members):
+        label = readable(group[0].path.name)
+        if len(group) > 1:
+            twins = [m[0] for m, s in zip(members, summaries) if s == summaries[i]]
+            extra = ""
+            if len(twins) > 1:
+                differing = differing_settings(twins, include_seed=False)
+                mine = twins.index(group[0])
+                extra = " " + " ".join(f"{k}={format_value(v[mine])}" for k, v in differing.items())
+            seeds = ", ".join(str(r.config.seed) for r in group)
+            label = f"{summaries[i]}{extra}: mean of {len(group)} runs (seeds {seeds}), min–max band"
+        groups.append(Group(label, [r.history() for r in group], runs=list(group)))
+    return groups
+
+
+def differing_settings(run_list: Sequence[Run], include_seed: bool = True) -> dict[str, list]:
+    """{setting: [its value in each run, in order]} for the RunConfig fields whose values
+    are not all equal; empty when the runs share one configuration."""
+    differing = {}
+    for f in fields(RunConfig):
+        if f.name == "seed" and not include_seed:
+            continue
+        values = [getattr(r.config, f.name) for r in run_list]
+        # Compare with type: True == 1 in Python, but l1=True and layers=1 are unrelated.
+        if len({(type(v), v) for v in values}) > 1:
+            differing[f.name] = values
+    return differing
+
+
+def format_value(value) -> str:
+    """A setting as the tables show it: y/n for booleans, - for unset, %g for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "y" if value else "n"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# ---- the figure ---------------------------------------------------------------------------
+
+def metric_label(metric: str) -> str:
+    """The y-axis label of a history column, e.g. 'Test accuracy (%)'."""
+    if metric.endswith("_accuracy"):
+        return f"{_split_name(metric)} accuracy (%)"
+    if metric.endswith("_loss"):
+        return f"{_split_name(metric)} loss (mean cross-entropy)"
+    return {"learning_rate": "Learning rate", "l1_penalty": "L1 penalty λ·Σ|W|",
+            "l2_penalty": "L2 penalty λ/2·ΣW²", "seconds": "Seconds per epoch"}.get(metric, metric)
+
+
+def _split_name(metric: str) -> str:
+    return {"train": "Training", "val": "Validation", "test": "Test"}[metric.split("_")[0]]
+
+
+def metric_values(history: Sequence[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of one history; accuracies in percent. KeyError when a row lacks it."""
+    epochs = np.array([r["epoch"] for r in history], dtype=int)
+    values = np.array([r[metric] for r in history], dtype=float)
+    return epochs, values * 100 if metric.endswith("_accuracy") else values
+
+
+def group_band(histories: Sequence[Sequence[dict]], metric: str
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, mean, min, max) over the histories, epoch by epoch. Where runs stopped at
+    different epochs, each epoch counts the runs that reached it."""
+    series = [metric_values(h, metric) for h in histories]
+    epochs = np.unique(np.concatenate([e for e, _ in series])) if series else np.array([], int)
+    table = np.full((len(series), len(epochs)), np.nan)
+    for i, (e, v) in enumerate(series):
+        table[i, np.searchsorted(epochs, e)] = v
+    if not len(epochs):
+        return epochs, *(np.array([]),) * 3
+    return epochs, np.nanmean(table, axis=0), np.nanmin(table, axis=0), np.nanmax(table, axis=0)
+
+
+def figure_size(n_entries: int) -> tuple[float, float]:
+    """Width and height (inches) that leave the plot its size beside a legend of n entries below."""
+    return 9.0, 5.0 + 0.25 * n_entries
+
+
+def plot_groups(groups: Sequence[Group], metric: str, title: str,
+                figure: Figure | None = None) -> Figure:
+    """One graph of metric per epoch: a plain line for a group of one run, the mean line
+    and a min–max band for a group of several; the legend below the axes, outside them.
+
+    figure: an empty figure to draw into (pyplot's, to show it in a window); by default
+    a new one of figure_size(len(groups)) with the constrained layout the legend needs."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    fig = figure if figure is not None else Figure(figsize=figure_size(len(groups)),
+                                                   layout="constrained")
+    fig.set_layout_engine("constrained")  # what places the legend outside the axes
+    ax = fig.add_subplot()
+    longest = max((len(h) for g in groups for h in g.histories), default=0)
+    marker = dict(marker="o", markersize=3) if longest <= 30 else {}
+    for group in groups:
+        style = {"linewidth": 1.6, **marker, **group.style}
+        if len(group.histories) == 1:
+            epochs, values = metric_values(group.histories[0], metric)
+            ax.plot(epochs, values, label=group.label, **style)
+            continue
+        epochs, mean, low, high = group_band(group.histories, metric)
+        (line,) = ax.plot(epochs, mean, label=group.label, **style)
+        ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_title(title)
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel(metric_label(metric))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.grid(alpha=0.3)
+    if groups:
+        fig.legend(loc="outside lower center", ncols=1, fontsize="small", frameon=False)
+    return fig
+
+
+# ---- finding and reading runs ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Found:
+    """A run folder found on disk: its Run, or why it could not be read."""
+    path: Path
+    run: Run | None
+    problem: str | None = None
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / RECORD).exists() or (path / LEGACY_RECORD).exists()
+
+
+def find_runs(root: Path) -> Iterator[Found]:
+    """Every run folder under root (root itself included), depth first in name order.
+
+    A folder holding run.json or config.json is a run and is not looked into further;
+    other folders are descended into (hidden ones and symbolic-link loops skipped). A
+    folder that cannot be listed is reported as a problem, not skipped in silence."""
+    seen: set[Path] = set()
+
+    def walk(folder: Path, depth: int) -> Iterator[Found]:
+        try:
+            real = folder.resolve()
+            if real in seen:
+                return
+            seen.add(real)
+            if is_run_folder(folder):
+                yield load(folder)
+                return
+            if depth >= MAX_DEPTH:
+                return
+            children = sorted(c for c in folder.iterdir() if c.is_dir() and not c.name.startswith("."))
+        except OSError as err:
+            yield Found(folder, None, f"{folder}: not readable ({err.strerror or err})")
+            return
+        for child in children:
+            yield from walk(child, depth + 1)
+
+    yield from walk(Path(root), 0)
+
+
+def load(path: Path) -> Found:
+    try:
+        run = Run.load(path)
+        run.history()  # a run whose history cannot be read is damaged too
+        return Found(path, run)
+    except RunError as err:
+        return Found(path, None, str(err))
+    except OSError as err:
+        return Found(path, None, f"{path}: not readable ({err.strerror or err})")
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    key: str            # the --sort name
+    header: str
+    numeric: bool       # right-aligned; sorted largest first
+    flexible: bool = False  # may wrap to fit the terminal
+
+
+COLUMNS = (
+    Column("run", "run", False, True),
+    Column("configuration", "configuration", False, True),
+    Column("status", "status", False),
+    Column("epochs", "epochs", True),
+    Column("val", "val%", True),
+    Column("best", "best", True),
+    Column("test", "test%", True),
+    Column("last", "last%", True),
+    Column("time", "time(s)", True),
+)
+SORT_KEYS = tuple(c.key for c in COLUMNS)
+COLUMN_NOTE = ("val%: the best validation accuracy; best: its epoch; test%: the test accuracy "
+               "at that epoch; last%: at the last epoch; time(s): training time in seconds")
+
+
+def configuration_text(config: RunConfig) -> str:
+    """The configuration's summary and the hyperparameters that are not the defaults."""
+    parts = [config.summary()]
+    defaults = {name: default for name, _, default in RunConfig.options()}
+    shown = {"batch_size": "batch", "learning_rate": "lr", "momentum": "momentum",
+             "decay_factor": "decay-factor", "l1_lambda": "l1-lambda", "patience": "patience",
+             "limit": "limit"}
+    relevant = {"momentum": config.optimizer == "momentum", "decay_factor": config.decay,
+                "l1_lambda": config.l1}
+    for name, short in shown.items():
+        value = getattr(config, name)
+        if value != defaults[name] and relevant.get(name, True):
+            parts.append(f"{short}={format_value(value)}")
+    return " ".join(parts)
+
+
+def status_word(run: Run) -> str:
+    """The record's status; a 'running' run whose process is gone says so."""
+    if run.record.status == "running" and not run.live:
+        return "no-status"  # its process died before it could record how it ended
+    return run.record.status
+
+
+def table_row(found: Found, root: Path | None) -> dict[str, Any]:
+    """One row's values by column key (None where there is nothing), plus the sort value."""
+    name = found.path
+    if root is not None:
+        try:
+            name = found.path.relative_to(root)
+        except ValueError:
+            pass
+    name = name.as_posix()
+    if found.run is None:
+        reason = found.problem or "unreadable"
+        # The path is in the run column already: keep the file and the reason.
+        reason = reason.replace(f"{found.path}{os.sep}", "").replace(f"{found.path}: ", "")
+        return {"run": name, "configuration": reason, "status": "damaged", "epochs": None,
+                "val": None, "best": None, "test": None, "last": None, "time": None}
+    r = found.run.record
+    # From the history, not record.best: a run of the first format kept only its last
+    # weights, so its record names the last epoch, yet its history knows the best one.
+    history = found.run.history()
+    best, last = best_row(history), (history[-1] if history else None)
+    pct = lambda row, k: None if row is None else round(100 * row[k], 2)  # noqa: E731
+    return {"run": name, "configuration": configuration_text(r.config), "status": status_word(found.run),
+            "epochs": r.epochs_completed, "val": pct(best, "val_accuracy"),
+            "best": None if best is None else best["epoch"], "test": pct(best, "test_accuracy"),
+            "last": pct(last, "test_accuracy"), "time": round(r.train_seconds, 1)}
+
+
+def sort_rows(rows: list[dict], key: str) -> list[dict]:
+    """Numbers largest first, text A to Z; damaged rows and empty cells last (ties by name)."""
+    column = next(c for c in COLUMNS if c.key == key)
+
+    def order(row):
+        value = row[key]
+        damaged = row["status"] == "damaged"
+        if value is None:
+            return (damaged, 1, 0, row["run"])
+        return (damaged, 0, -value if column.numeric else str(value).lower(), row["run"])
+    return sorted(rows, key=order)
+
+
+def cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def cells(row: dict) -> list[str]:
+    """A row's cells as text, in column order: what the table and the CSV print."""
+    out = []
+    for c in COLUMNS:
+        value = row[c.key]
+        if c.key == "time" and value is not None:
+            out.append(f"{value:.1f}")
+        else:
+            out.append(cell_text(value))
+    return out
+
+
+def csv_text(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.header for c in COLUMNS])
+    for row in rows:
+        writer.writerow(cells(row))
+    return buf.getvalue()
+
+
+def wrap_cell(text: str, width: int) -> list[str]:
+    """text in lines of at most width, broken after '-', '_', '/' or a space where it can."""
+    if len(text) <= width:
+        return [text]
+    pieces = re.findall(r"[^-_/ ]*[-_/ ]|[^-_/ ]+$", text)
+    lines, current = [], ""
+    for piece in pieces:
+        while len(piece) > width:  # a piece too long for any line is cut
+            if current:
+                lines.append(current.rstrip())
+                current = ""
+            lines.append(piece[:width])
+            piece = piece[width:]
+        if len(current) + len(piece.rstrip()) > width:
+            lines.append(current.rstrip())
+            current = ""
+        current += piece
+    if current.strip():
+        lines.append(current.rstrip())
+    return lines or [""]
+
+
+def format_table(rows: list[dict], width: int | None) -> str:
+    """The table as text. width: the terminal's columns, or None to print it whole.
+
+    When the one-line rows do not fit the width, each run takes two lines: its name
+    whole, then its configuration (indented, wrapped at '-' to fit) beside the numbers."""
+    text_rows = [cells(r) for r in rows]
+    headers = [c.header for c in COLUMNS]
+    widths = [max([len(h)] + [len(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
+    gap = "  "
+    if width is None or len(gap.join(" " * w for w in widths)) <= width - 1:
+        return "\n".join(_lines([headers] + text_rows, widths, gap))
+    # Column 0 (the run) goes on a line of its own; the configuration gets what is left.
+    indent = "  "
+    rest = widths[2:]
+    room = width - 1 - len(indent) - len(gap) * (len(rest)) - sum(rest)
+    widths = [max(12, room)] + rest
+    lines = ["run", *_lines([[indent + "configuration"] + headers[2:]], [widths[0] + len(indent)] + rest, gap)]
+    for row in text_rows:
+        lines += wrap_cell(row[0], width - 1)
+        lines += [indent + line for line in _lines([row[1:]], widths, gap)]
+    return "\n".join(lines)
+
+
+def _lines(rows: list[list[str]], widths: list[int], gap: str) -> list[str]:
+    """Rows of cells laid out in columns of these widths (the first len(widths) columns of
+    COLUMNS from the end), a cell wider than its column wrapped onto more lines."""
+    columns = COLUMNS[len(COLUMNS) - len(widths):]
+    lines = []
+    for row in rows:
+        wrapped = [wrap_cell(text, w) for text, w in zip(row, widths)]
+        for k in range(max(len(w) for w in wrapped)):
+            parts = []
+            for c, w, cell in zip(columns, widths, wrapped):
+                text = cell[k] if k < len(cell) else ""
+                parts.append(text.rjust(w) if c.numeric else text.ljust(w))
+            lines.append(gap.join(parts).rstrip())
+    return lines

@@ -149,4 +149,12 @@ def deliver_again(unraisable) -> None:
     if callable(signal.getsignal(signum)):  # still handled in Python: raise it again
         # From another thread, a moment later: sent from here (signal.raise_signal), the
         # handler would run at once, inside this hook, and be swallowed again.
-        threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
+        # On a loaded machine the timer can fire before start() returns, and the handler
+        # then runs here after all: catch that and send it again, until one lands outside.
+        for _ in range(100):
+            try:
+                threading.Timer(0.05, signal.pthread_kill,
+                                (threading.main_thread().ident, signum)).start()
+                return
+            except (KeyboardInterrupt, Interrupted):
+                continue

@@ -391,3 +391,61 @@ def test_one_epoch_on_mnist_reaches_94_percent(mnist_dir):
                                progress=False)
     assert record.val_accuracy >= 0.94
     assert record.test_accuracy >= 0.94
+
+
+# ---- the plain reference epoch against the fast one -------------------------------------
+
+REFERENCE_PENALTIES = {"none": {}, "l1": {"l1": 1e-3}, "l2": {"l2": 1e-2}, "l1+l2": {"l1": 1e-3, "l2": 1e-2}}
+
+
+def twin_networks(sizes, activation):
+    """Two float64 networks with the same initial weights."""
+    return [Network(sizes, activation, "xavier", np.random.default_rng(5), dtype=np.float64) for _ in range(2)]
+
+
+@pytest.mark.parametrize("penalties", REFERENCE_PENALTIES.values(), ids=REFERENCE_PENALTIES.keys())
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[20, 10], [20, 16, 10], [20, 16, 12, 10]], ids=["0-hidden", "1-hidden", "2-hidden"])
+def test_reference_epoch_equals_the_fast_epoch(sizes, activation, name, penalties):
+    """Two epochs of train_epoch (backprop with lr folded in, optim.py's in-place steps) and of
+    reference_epoch (reference_backprop, then W -= lr * dW written out) from the same weights and
+    seed end at the same parameters and losses to float64 rounding; the learning rate changes
+    between the epochs, so momentum's and Adam's state must carry over and be rescaled alike."""
+    data = synthetic_data(n_train=200)
+    x = data.train.x.astype(np.float64)
+    fast, plain = twin_networks(sizes, activation)
+    lr = 0.001 if name == "adam" else 0.05
+    opt, state = optim.make_optimizer(name, 0.9), {}
+    rng_fast, rng_plain = np.random.default_rng(3), np.random.default_rng(3)
+    start = fast.params.copy()
+    for epoch_lr in (lr, lr / 2):
+        loss_fast = training.train_epoch(fast, x, data.train.y, opt, epoch_lr, rng_fast, batch_size=4, **penalties)
+        loss_plain = training.reference_epoch(plain, x, data.train.y, name, epoch_lr, rng_plain, batch_size=4,
+                                              momentum=0.9, state=state, **penalties)
+        np.testing.assert_allclose(plain.params, fast.params, rtol=1e-13, atol=1e-14)
+        assert loss_plain == pytest.approx(loss_fast, rel=1e-11)
+    assert np.abs(fast.params - start).max() > 1e-2  # the epochs really moved the weights
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_reference_epoch_draws_the_same_dropout_masks(activation):
+    """With dropout the two epochs draw the same masks from the same rng, step by step."""
+    data = synthetic_data(n_train=200)
+    x = data.train.x.astype(np.float64)
+    fast, plain = twin_networks([20, 16, 12, 10], activation)
+    training.train_epoch(fast, x, data.train.y, optim.Momentum(0.9), 0.05, np.random.default_rng(3),
+                         batch_size=4, l1=1e-3, dropout=0.3)
+    training.reference_epoch(plain, x, data.train.y, "momentum", 0.05, np.random.default_rng(3),
+                             batch_size=4, l1=1e-3, dropout=0.3)
+    np.testing.assert_allclose(plain.params, fast.params, rtol=1e-13, atol=1e-14)
+    other = twin_networks([20, 16, 12, 10], activation)[0]  # another seed: other masks, other weights
+    training.reference_epoch(other, x, data.train.y, "momentum", 0.05, np.random.default_rng(4),
+                             batch_size=4, l1=1e-3, dropout=0.3)
+    assert np.abs(other.params - fast.params).max() > 1e-3
+
+
+def test_reference_epoch_refuses_an_unknown_optimizer():
+    net = twin_networks([20, 10], "relu")[0]
+    with pytest.raises(ValueError, match="sgd"):
+        training.reference_epoch(net, np.zeros((8, 20)), np.zeros(8, int), "rmsprop", 0.1, np.random.default_rng(0))

@@ -449,3 +449,29 @@ def test_reference_epoch_refuses_an_unknown_optimizer():
     net = twin_networks([20, 10], "relu")[0]
     with pytest.raises(ValueError, match="sgd"):
         training.reference_epoch(net, np.zeros((8, 20)), np.zeros(8, int), "rmsprop", 0.1, np.random.default_rng(0))
+
+
+# ---- docs/stepping-through.md: the documented step -----------------------------------------
+
+def test_the_documented_sgd_step_prints_what_the_doc_says():
+    """The snippet of docs/stepping-through.md, run as a learner runs it, prints the numbers
+    the page shows, and its weights after the step are those before minus lr * dW."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "stepping-through.md").read_text(encoding="utf-8")
+    code, printed = re.search(r"```python\n(.*?)```\n\nIt prints:\n\n```text\n(.*?)```", page, re.S).groups()
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(root)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed
+    lines = dict(line.split(": ", 1) for line in printed.splitlines())
+    assert lines["W2 after == W2 - lr * dW2"] == "True"
+    before, after, lr_grad, grad = (np.array(lines[k].strip("[]").split(), float) for k in
+                                    ("W2 before", "W2 after", "net.grad for W2 (lr * dW2)", "dW2"))
+    np.testing.assert_allclose(after, before - lr_grad, atol=2e-6)  # the page's six decimals
+    np.testing.assert_allclose(lr_grad, 0.1 * grad, atol=1e-6)
+    assert float(lines["loss after"]) < float(lines["loss before"])

@@ -1,4 +1,5 @@
-"""Oracle tests for optim.py's Adam and for every optimizer's state round trip.
+"""Oracle tests for optim.py's Adam, for what the loop hands each optimizer and for every
+optimizer's state round trip.
 (SGD's and momentum's hand-computed steps are in tests/test_training.py.)"""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 import optim
+import training
+from network import Network, flat_grad, reference_backprop
 
 
 def test_adam_first_two_steps_by_hand():
@@ -43,9 +46,25 @@ def test_adam_step_size_follows_the_learning_rate():
         np.testing.assert_allclose(params, [-lr, lr, -lr], rtol=1e-5)
 
 
-def test_adam_takes_plain_gradient_the_others_lr_times_gradient():
-    """The loop must scale backprop by lr for SGD and momentum and by 1 for Adam."""
-    assert optim.SGD.lr_in_grad and optim.Momentum.lr_in_grad and not optim.Adam.lr_in_grad
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_adam_takes_plain_gradient_the_others_lr_times_gradient(name):
+    """What the training loop hands each optimizer's step: lr * gradient to SGD and momentum,
+    the plain gradient to Adam (whose step would otherwise be wrong wherever |g| is near eps),
+    against reference_backprop's gradient of the step's batch."""
+    class Recording(type(optim.make_optimizer(name))):
+        def step(self, params, grad, lr):
+            self.received = grad.copy(), lr
+            super().step(params, grad, lr)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 6)), np.array([0, 2, 1, 2])
+    net = Network([6, 5, 3], "relu", "xavier", np.random.default_rng(1), dtype=np.float64)
+    plain = flat_grad(reference_backprop(net, x, y)[1])  # one batch of 4: the epoch's only step
+    opt, lr = Recording(), 0.01
+    training.train_epoch(net, x, y, opt, lr, np.random.default_rng(2), batch_size=4)
+    received, received_lr = opt.received
+    assert received_lr == lr
+    np.testing.assert_allclose(received, plain if name == "adam" else lr * plain, rtol=1e-10, atol=1e-15)
 
 
 @pytest.mark.parametrize("betas, eps", [((1.0, 0.999), 1e-8), ((0.9, -0.1), 1e-8), ((0.9, 0.999), 0.0)])
@@ -69,12 +88,30 @@ def _run(optimizer, params, grads, lrs):
         optimizer.step(params, lr * g if optimizer.lr_in_grad else g, lr)
 
 
+def _textbook(name, params, grads, lrs):
+    """The updates as the papers write them, a line each, in the arrays' dtype: the oracle
+    that a round trip of a wrong optimizer (SGD's, with no state, above all) cannot match."""
+    p, m, v = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
+        if name == "sgd":
+            p = p - lr * g
+        elif name == "momentum":  # v <- mu v + g; p <- p - lr v
+            v = 0.9 * v + g
+            p = p - lr * v
+        else:  # Adam with PyTorch's defaults
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    return p
+
+
 @pytest.mark.parametrize("name", optim.OPTIMIZERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_round_trip_is_bit_identical(name, dtype):
     """N steps, state(), a new optimizer + load_state, M more steps == N + M steps in one go,
     bit for bit; the learning rate changes on both sides of the cut, and the steps cross
-    the subnormal flush (every 64 steps)."""
+    the subnormal flush (every 64 steps). The N + M steps are the textbook updates, so a
+    stateless SGD that stepped wrongly would not pass on its trivial round trip."""
     rng = np.random.default_rng(0)
     n, m, size = 70, 90, 500
     # Gradients over many magnitudes, some coordinates idle after a while (as border pixels).
@@ -85,6 +122,9 @@ def test_state_round_trip_is_bit_identical(name, dtype):
 
     whole = start.copy()
     _run(optim.make_optimizer(name), whole, grads, lrs)
+    tight = dtype == np.float64
+    np.testing.assert_allclose(whole, _textbook(name, start, grads, lrs),
+                               rtol=1e-12 if tight else 1e-5, atol=1e-13 if tight else 1e-6)
 
     resumed = start.copy()
     first = optim.make_optimizer(name)

@@ -171,3 +171,47 @@ def test_adam_state_is_m_v_t():
     np.testing.assert_allclose(state["m"], [0.2, -0.1])
     np.testing.assert_allclose(state["v"], [0.004, 0.001])
     assert math.isclose(params[0], -0.1, rel_tol=1e-6)
+
+
+# ---- momentum's velocity: idle coordinates stop, nothing turns subnormal
+
+def test_idle_parameter_velocity_becomes_exactly_zero():
+    """A coordinate with zero gradient after one kick ends with velocity exactly 0 and stops moving."""
+    opt = optim.Momentum(0.9)
+    params = np.zeros(4, np.float32)
+    lr = 1e-3
+    opt.step(params, np.full(4, lr, np.float32), lr)  # every coordinate gets a gradient of 1 once
+    busy = np.array([0, 0, 1, 1], np.float32)  # then only the last two keep getting one
+    for _ in range(999):
+        opt.step(params, lr * busy, lr)
+    assert np.all(opt.velocity[:2] == 0)
+    # The busy coordinates sit at the fixed point u = lr * g / (1 - mu).
+    np.testing.assert_allclose(opt.velocity[2:], lr / (1 - 0.9), rtol=1e-4)
+    frozen = params.copy()
+    opt.step(params, lr * busy, lr)
+    assert np.array_equal(params[:2], frozen[:2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_velocity_never_subnormal(dtype):
+    """Over 1,000 steps where half the coordinates stop getting gradients, no velocity is subnormal."""
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(dtype).tiny
+    n = 2000
+    # Gradients from 1 down to 1e-28 (lr * g stays normal): decaying velocities pass
+    # through every magnitude.
+    scales = np.logspace(0, -28, n).astype(dtype)
+    idle = np.arange(n) % 2 == 0
+    opt = optim.Momentum(0.9)
+    params = np.zeros(n, dtype)
+    for step in range(1000):
+        lr = 1e-2 if step < 500 else 5e-3  # a rescale of the velocity half-way
+        g = (rng.choice([-1, 1], n) * rng.uniform(0.5, 1.5, n) * scales).astype(dtype)
+        if step >= 10:
+            g[idle] = 0
+        opt.step(params, lr * g, lr)
+        u = opt.velocity
+        assert not np.any((u != 0) & (np.abs(u) < tiny)), f"subnormal velocity at step {step + 1}"
+    if dtype == np.float32:  # 990 idle steps take 0.15 * 0.9**k below the flush threshold 1e-30
+        assert np.all(opt.velocity[idle] == 0)
+

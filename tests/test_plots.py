@@ -56,7 +56,6 @@ def test_graph_legends_never_hide_a_curve(tmp_path, monkeypatch):
     assert sum(fig.axes[0].get_legend() is not None for fig in figures) == 2
 
 
-
 # ---- what the graphs hold -------------------------------------------------------------------
 
 def captured(monkeypatch) -> dict:

@@ -214,7 +214,9 @@ def reference_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer: str, 
             if optimizer == "sgd":
                 W -= lr * dW
                 b -= lr * db
-            elif optimizer == "momentum":  # v <- mu v + g; W <- W - lr v
+            elif optimizer == "momentum":
+                # v <- mu v + g; W <- W - lr v: PyTorch's form, which optim.Momentum keeps
+                # exactly (v = mu v - lr g; W += v is the same while lr stays, not after a decay).
                 vW, vb = state.setdefault(i, (np.zeros_like(W), np.zeros_like(b)))
                 vW[...] = momentum * vW + dW
                 vb[...] = momentum * vb + db

@@ -1,5 +1,6 @@
-"""Oracle tests for optim.py and training.py: hand-computed optimizer steps, the
-learning-rate schedule, the epoch loop, and one epoch on the real MNIST."""
+"""Oracle tests for training.py: hand-computed optimizer steps through backprop, the
+learning-rate schedule, the epoch loop, one epoch on the real MNIST, the fast epoch against
+the plain reference_epoch, and the step docs/stepping-through.md shows."""
 from __future__ import annotations
 
 import math

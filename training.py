@@ -4,6 +4,10 @@ per-epoch record of learning rate, loss and accuracy on every split.
 `train` is a generator: it yields an `EpochRecord` after each epoch, so the
 caller can save and plot as it goes and stop cleanly on Ctrl-C, keeping the
 epochs it already has.
+
+`train_epoch` is the fast epoch the runs use; `reference_epoch`, at the end of the
+file, is the same epoch written plainly (reference_backprop, then `W -= lr * dW`
+in view), and the tests hold the fast one to it.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kit.augment import Augmenter
-from network import Network, softmax_cross_entropy
+from network import Network, reference_backprop, softmax_cross_entropy
 
 # Steps whose examples are gathered into one contiguous block at a time: the
 # epoch's permutation is applied once per block (one np.take), not per step,
@@ -156,4 +160,73 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
             if bar is not None:
                 bar.update(m // batch_size)
                 bar.set_postfix(loss=f"{total_loss / (first + m):.4f}", refresh=False)
+    return total_loss / (steps * batch_size)
+
+
+# ---- the same epoch, written plainly --------------------------------------------------
+
+REFERENCE_OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+def reference_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer: str, lr: float,
+                    rng: np.random.Generator, *, batch_size: int = 4, l1: float = 0.0,
+                    l2: float = 0.0, dropout: float = 0.0, momentum: float = 0.9,
+                    state: dict | None = None) -> float:
+    """`train_epoch` written for reading: the same steps on the same batches, one layer at a time.
+
+    Each step takes the plain gradient from `reference_backprop` and updates every
+    layer's W and b with the learning rate in view. It draws from rng in the same
+    order as train_epoch (the permutation, then each step's dropout masks), so
+    from the same network and seed the two end at the same weights, to float
+    rounding (tests/test_training.py holds them to it in float64).
+
+    optimizer: "sgd", "momentum" (classical, PyTorch's SGD(momentum=mu)) or "adam"
+        (PyTorch's defaults), written out below instead of optim.py's in-place calls.
+    state: the optimizer's memory between epochs (velocities, or Adam's m, v, t),
+        a dict this function fills; pass the same one to every epoch, None for a
+        fresh optimizer.
+    x: (N, sizes[0]); y: (N,) integer labels; l1, l2, dropout as in train_epoch.
+    Augmentation is left out: train_epoch moves a block of 256 batches at a time.
+    Returns the mean cross-entropy of the epoch's steps, as train_epoch does.
+    """
+    if optimizer not in REFERENCE_OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {REFERENCE_OPTIMIZERS}, got {optimizer!r}")
+    state = {} if state is None else state
+    steps = len(x) // batch_size
+    if steps == 0:
+        raise ValueError(f"{len(x)} training examples are fewer than one batch of {batch_size}")
+    perm = rng.permutation(len(x))
+    total_loss = 0.0
+    for step in range(steps):
+        rows = perm[step * batch_size:(step + 1) * batch_size]
+        xb, yb = x[rows].astype(net.dtype), y[rows]
+        masks = None
+        if dropout:  # each hidden unit kept with probability 1 - dropout, then scaled up
+            masks = [np.where(rng.random((batch_size, n), dtype=net.dtype) >= dropout,
+                              1 / (1 - dropout), 0).astype(net.dtype) for n in net.sizes[1:-1]]
+        penalties = l1 * net.l1_penalty() + l2 * net.l2_penalty()
+        objective, grads = reference_backprop(net, xb, yb, l1, l2, masks)
+        total_loss += (objective - penalties) * batch_size  # the cross-entropy alone
+        if optimizer == "adam":
+            state["t"] = t = state.get("t", 0) + 1  # Adam counts its steps
+        for i, (dW, db) in enumerate(grads):
+            W, b = net.weights[i], net.biases[i]
+            if optimizer == "sgd":
+                W -= lr * dW
+                b -= lr * db
+            elif optimizer == "momentum":
+                # v <- mu v + g; W <- W - lr v: PyTorch's form, which optim.Momentum keeps
+                # exactly (v = mu v - lr g; W += v is the same while lr stays, not after a decay).
+                vW, vb = state.setdefault(i, (np.zeros_like(W), np.zeros_like(b)))
+                vW[...] = momentum * vW + dW
+                vb[...] = momentum * vb + db
+                W -= lr * vW
+                b -= lr * vb
+            else:  # Adam: running means of g and g**2, corrected for their start at zero
+                b1, b2, eps = 0.9, 0.999, 1e-8
+                for p, g, key in ((W, dW, ("W", i)), (b, db, ("b", i))):
+                    m, v = state.setdefault(key, (np.zeros_like(p), np.zeros_like(p)))
+                    m[...] = b1 * m + (1 - b1) * g
+                    v[...] = b2 * v + (1 - b2) * g ** 2
+                    p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
     return total_loss / (steps * batch_size)

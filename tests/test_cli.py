@@ -4,12 +4,15 @@ ends a Ctrl-C that lands inside a library with 130 and nothing printed."""
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from kit.cli import Output
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +115,14 @@ def test_a_library_error_without_a_ctrl_c_is_still_reported():
     done = run_child("bad")
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "Invalid affine transformation matrix" in done.stderr
+
+
+# ---- paths printed to the user
+
+def test_output_path_is_relative_inside_the_current_folder_else_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Output.path(tmp_path / "runs" / "a") == os.path.join("runs", "a")
+    assert Output.path(Path("runs") / "a") == os.path.join("runs", "a")
+    elsewhere = tmp_path.parent / "elsewhere"
+    assert Output.path(elsewhere) == str(elsewhere)
+

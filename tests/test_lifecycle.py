@@ -598,13 +598,6 @@ def test_without_l1_the_penalty_is_zero_and_best_is_the_first_maximum(plain_mnis
     assert (out / "b" / "accuracy.png").exists()
 
 
-def test_best_row_ties_go_to_the_earlier_epoch():
-    rows = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.7},
-            {"epoch": 3, "val_accuracy": 0.7}, {"epoch": 4, "val_accuracy": 0.6}]
-    assert best_row(rows)["epoch"] == 2
-    assert best_row([]) is None
-
-
 # ---- hints -------------------------------------------------------------------------------------
 
 def hint_config(**changes) -> RunConfig:

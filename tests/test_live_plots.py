@@ -300,11 +300,22 @@ def test_open_returns_none_with_agg(monkeypatch):
 
 
 def test_open_returns_none_without_display(monkeypatch):
+    """On Linux (whatever the machine running the test), no DISPLAY and no WAYLAND_DISPLAY
+    means no window, refused before pyplot is asked for one; on macOS, or with a Wayland
+    display, a window may be tried."""
     monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    if sys.platform.startswith("linux"):
-        assert LiveGraphs.open("x") is None
+    monkeypatch.setattr(sys, "platform", "linux")
+    tried = []
+    monkeypatch.setattr(live_plots.plots, "interactive_backend", lambda: tried.append(1))
+    assert LiveGraphs.open("x") is None
+    assert tried == []  # refused for the missing display, not for want of a backend
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert live_plots.plots.display_available()  # no display variable on macOS: the backend decides
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert live_plots.plots.display_available()
 
 
 WINDOW_SCRIPT = textwrap.dedent("""

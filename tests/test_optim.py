@@ -1,4 +1,5 @@
-"""Oracle tests for optim.py's Adam and for every optimizer's state round trip.
+"""Oracle tests for optim.py's Adam, for what the loop hands each optimizer and for every
+optimizer's state round trip.
 (SGD's and momentum's hand-computed steps are in tests/test_training.py.)"""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 import optim
+import training
+from network import Network, flat_grad, reference_backprop
 
 
 def test_adam_first_two_steps_by_hand():
@@ -43,9 +46,25 @@ def test_adam_step_size_follows_the_learning_rate():
         np.testing.assert_allclose(params, [-lr, lr, -lr], rtol=1e-5)
 
 
-def test_adam_takes_plain_gradient_the_others_lr_times_gradient():
-    """The loop must scale backprop by lr for SGD and momentum and by 1 for Adam."""
-    assert optim.SGD.lr_in_grad and optim.Momentum.lr_in_grad and not optim.Adam.lr_in_grad
+@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+def test_adam_takes_plain_gradient_the_others_lr_times_gradient(name):
+    """What the training loop hands each optimizer's step: lr * gradient to SGD and momentum,
+    the plain gradient to Adam (whose step would otherwise be wrong wherever |g| is near eps),
+    against reference_backprop's gradient of the step's batch."""
+    class Recording(type(optim.make_optimizer(name))):
+        def step(self, params, grad, lr):
+            self.received = grad.copy(), lr
+            super().step(params, grad, lr)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 6)), np.array([0, 2, 1, 2])
+    net = Network([6, 5, 3], "relu", "xavier", np.random.default_rng(1), dtype=np.float64)
+    plain = flat_grad(reference_backprop(net, x, y)[1])  # one batch of 4: the epoch's only step
+    opt, lr = Recording(), 0.01
+    training.train_epoch(net, x, y, opt, lr, np.random.default_rng(2), batch_size=4)
+    received, received_lr = opt.received
+    assert received_lr == lr
+    np.testing.assert_allclose(received, plain if name == "adam" else lr * plain, rtol=1e-10, atol=1e-15)
 
 
 @pytest.mark.parametrize("betas, eps", [((1.0, 0.999), 1e-8), ((0.9, -0.1), 1e-8), ((0.9, 0.999), 0.0)])
@@ -69,12 +88,30 @@ def _run(optimizer, params, grads, lrs):
         optimizer.step(params, lr * g if optimizer.lr_in_grad else g, lr)
 
 
+def _textbook(name, params, grads, lrs):
+    """The updates as the papers write them, a line each, in the arrays' dtype: the oracle
+    that a round trip of a wrong optimizer (SGD's, with no state, above all) cannot match."""
+    p, m, v = params.copy(), np.zeros_like(params), np.zeros_like(params)
+    for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
+        if name == "sgd":
+            p = p - lr * g
+        elif name == "momentum":  # v <- mu v + g; p <- p - lr v
+            v = 0.9 * v + g
+            p = p - lr * v
+        else:  # Adam with PyTorch's defaults
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    return p
+
+
 @pytest.mark.parametrize("name", optim.OPTIMIZERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_round_trip_is_bit_identical(name, dtype):
     """N steps, state(), a new optimizer + load_state, M more steps == N + M steps in one go,
     bit for bit; the learning rate changes on both sides of the cut, and the steps cross
-    the subnormal flush (every 64 steps)."""
+    the subnormal flush (every 64 steps). The N + M steps are the textbook updates, so a
+    stateless SGD that stepped wrongly would not pass on its trivial round trip."""
     rng = np.random.default_rng(0)
     n, m, size = 70, 90, 500
     # Gradients over many magnitudes, some coordinates idle after a while (as border pixels).
@@ -85,6 +122,9 @@ def test_state_round_trip_is_bit_identical(name, dtype):
 
     whole = start.copy()
     _run(optim.make_optimizer(name), whole, grads, lrs)
+    tight = dtype == np.float64
+    np.testing.assert_allclose(whole, _textbook(name, start, grads, lrs),
+                               rtol=1e-12 if tight else 1e-5, atol=1e-13 if tight else 1e-6)
 
     resumed = start.copy()
     first = optim.make_optimizer(name)
@@ -131,3 +171,47 @@ def test_adam_state_is_m_v_t():
     np.testing.assert_allclose(state["m"], [0.2, -0.1])
     np.testing.assert_allclose(state["v"], [0.004, 0.001])
     assert math.isclose(params[0], -0.1, rel_tol=1e-6)
+
+
+# ---- momentum's velocity: idle coordinates stop, nothing turns subnormal
+
+def test_idle_parameter_velocity_becomes_exactly_zero():
+    """A coordinate with zero gradient after one kick ends with velocity exactly 0 and stops moving."""
+    opt = optim.Momentum(0.9)
+    params = np.zeros(4, np.float32)
+    lr = 1e-3
+    opt.step(params, np.full(4, lr, np.float32), lr)  # every coordinate gets a gradient of 1 once
+    busy = np.array([0, 0, 1, 1], np.float32)  # then only the last two keep getting one
+    for _ in range(999):
+        opt.step(params, lr * busy, lr)
+    assert np.all(opt.velocity[:2] == 0)
+    # The busy coordinates sit at the fixed point u = lr * g / (1 - mu).
+    np.testing.assert_allclose(opt.velocity[2:], lr / (1 - 0.9), rtol=1e-4)
+    frozen = params.copy()
+    opt.step(params, lr * busy, lr)
+    assert np.array_equal(params[:2], frozen[:2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_velocity_never_subnormal(dtype):
+    """Over 1,000 steps where half the coordinates stop getting gradients, no velocity is subnormal."""
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(dtype).tiny
+    n = 2000
+    # Gradients from 1 down to 1e-28 (lr * g stays normal): decaying velocities pass
+    # through every magnitude.
+    scales = np.logspace(0, -28, n).astype(dtype)
+    idle = np.arange(n) % 2 == 0
+    opt = optim.Momentum(0.9)
+    params = np.zeros(n, dtype)
+    for step in range(1000):
+        lr = 1e-2 if step < 500 else 5e-3  # a rescale of the velocity half-way
+        g = (rng.choice([-1, 1], n) * rng.uniform(0.5, 1.5, n) * scales).astype(dtype)
+        if step >= 10:
+            g[idle] = 0
+        opt.step(params, lr * g, lr)
+        u = opt.velocity
+        assert not np.any((u != 0) & (np.abs(u) < tiny)), f"subnormal velocity at step {step + 1}"
+    if dtype == np.float32:  # 990 idle steps take 0.15 * 0.9**k below the flush threshold 1e-30
+        assert np.all(opt.velocity[idle] == 0)
+

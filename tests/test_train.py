@@ -43,9 +43,7 @@ from conftest import (
 
 import mnist_loader
 import train as train_py
-from kit.cli import Output
 from kit.record import Run
-from kit.signals import StopSignals
 from training import HISTORY_COLUMNS
 
 
@@ -867,14 +865,6 @@ def test_output_dir_not_writable_is_refused(tmp_path):
 
 # ---- paths printed to the user
 
-def test_output_path_is_relative_inside_the_current_folder_else_as_given(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert Output.path(tmp_path / "runs" / "a") == os.path.join("runs", "a")
-    assert Output.path(Path("runs") / "a") == os.path.join("runs", "a")
-    elsewhere = tmp_path.parent / "elsewhere"
-    assert Output.path(elsewhere) == str(elsewhere)
-
-
 def test_run_folder_is_printed_relative_to_the_current_folder(tmp_path, mnist_dir):
     proc = shell(f"TRAIN {args_text([*QUICK_RUN, '--epochs', 1, '--output-dir', tmp_path / 'runs', '--name', 'r'])}",
                  mnist_dir, cwd=tmp_path)
@@ -884,26 +874,6 @@ def test_run_folder_is_printed_relative_to_the_current_folder(tmp_path, mnist_di
 
 
 # ---- SIGINT ignored by whoever started train.py
-
-def test_stop_signals_keep_an_ignored_sigint_ignored():
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        with StopSignals():
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    # And the normal case, as from a terminal (this process may itself have started with
-    # SIGINT ignored, as a background job): SIGINT handled, then given back.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with StopSignals():
-            assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.default_int_handler)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
 
 def test_started_with_sigint_ignored_a_run_ignores_it_throughout(tmp_path, mnist_dir):
     out = tmp_path / "out"
@@ -1144,49 +1114,6 @@ def test_no_window_says_why_and_where_the_graphs_are(tmp_path, mnist_dir, env, h
         assert "install one (python3-tk, for example)" in text
     where = f"The graphs are in {os.path.join('runs', 'r')} (accuracy.png, loss.png"
     assert where in text, text
-
-
-# ---- graphs: whole epochs on the axis
-
-@pytest.mark.parametrize("n", [1, 2, 30])
-def test_graph_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch, n):
-    from kit import plots
-    figures = []
-    real_save = plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), real_save(fig, path))[1])
-    rows = [{**ROW, "epoch": e} for e in range(1, n + 1)]
-    plots.plot_history(rows, tmp_path, "test", best_epoch=1)
-    assert len(figures) == 3
-    for fig in figures:
-        ax = fig.axes[0]
-        lo, hi = ax.get_xlim()
-        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
-        assert ticks and all(float(t).is_integer() for t in ticks), ticks
-        assert 1 in ticks or n > 12
-
-
-def test_graph_legends_never_hide_a_curve(tmp_path, monkeypatch):
-    """With penalties on (five loss entries), each legend stands beside the plotting area."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from kit import plots
-    figures = []
-    real_save = plots.save_figure
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), real_save(fig, path))[1])
-    rows = [{**ROW, "epoch": e, "l1_penalty": 0.01, "l2_penalty": 0.003} for e in range(1, 5)]
-    plots.plot_history(rows, tmp_path, "test", best_epoch=2)
-    for fig in figures:
-        ax = fig.axes[0]
-        legend = ax.get_legend()
-        if legend is None:  # the learning rate's single curve is named by its title
-            continue
-        canvas = FigureCanvasAgg(fig)  # as saved: the Agg canvas
-        canvas.draw()
-        renderer = canvas.get_renderer()
-        box, area = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
-        assert box.x0 > area.x1, (box, area)
-        assert box.x1 <= fig.bbox.x1, "the legend is cut off at the figure's edge"
-    assert sum(fig.axes[0].get_legend() is not None for fig in figures) == 2
 
 
 # ---- saved runs are data, never code: no pickle, exec or eval in any product module

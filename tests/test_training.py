@@ -1,5 +1,6 @@
-"""Oracle tests for optim.py and training.py: hand-computed optimizer steps, the
-learning-rate schedule, the epoch loop, and one epoch on the real MNIST."""
+"""Oracle tests for training.py: hand-computed optimizer steps through backprop, the
+learning-rate schedule, the epoch loop, one epoch on the real MNIST, the fast epoch against
+the plain reference_epoch, and the step docs/stepping-through.md shows."""
 from __future__ import annotations
 
 import math
@@ -171,47 +172,6 @@ def test_make_optimizer():
     assert isinstance(optim.make_optimizer("adam"), optim.Adam)
     with pytest.raises(ValueError):
         optim.make_optimizer("rmsprop")
-
-
-def test_idle_parameter_velocity_becomes_exactly_zero():
-    """A coordinate with zero gradient after one kick ends with velocity exactly 0 and stops moving."""
-    opt = optim.Momentum(0.9)
-    params = np.zeros(4, np.float32)
-    lr = 1e-3
-    opt.step(params, np.full(4, lr, np.float32), lr)  # every coordinate gets a gradient of 1 once
-    busy = np.array([0, 0, 1, 1], np.float32)  # then only the last two keep getting one
-    for _ in range(999):
-        opt.step(params, lr * busy, lr)
-    assert np.all(opt.velocity[:2] == 0)
-    # The busy coordinates sit at the fixed point u = lr * g / (1 - mu).
-    np.testing.assert_allclose(opt.velocity[2:], lr / (1 - 0.9), rtol=1e-4)
-    frozen = params.copy()
-    opt.step(params, lr * busy, lr)
-    assert np.array_equal(params[:2], frozen[:2])
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_velocity_never_subnormal(dtype):
-    """Over 1,000 steps where half the coordinates stop getting gradients, no velocity is subnormal."""
-    rng = np.random.default_rng(0)
-    tiny = np.finfo(dtype).tiny
-    n = 2000
-    # Gradients from 1 down to 1e-28 (lr * g stays normal): decaying velocities pass
-    # through every magnitude.
-    scales = np.logspace(0, -28, n).astype(dtype)
-    idle = np.arange(n) % 2 == 0
-    opt = optim.Momentum(0.9)
-    params = np.zeros(n, dtype)
-    for step in range(1000):
-        lr = 1e-2 if step < 500 else 5e-3  # a rescale of the velocity half-way
-        g = (rng.choice([-1, 1], n) * rng.uniform(0.5, 1.5, n) * scales).astype(dtype)
-        if step >= 10:
-            g[idle] = 0
-        opt.step(params, lr * g, lr)
-        u = opt.velocity
-        assert not np.any((u != 0) & (np.abs(u) < tiny)), f"subnormal velocity at step {step + 1}"
-    if dtype == np.float32:  # 990 idle steps take 0.15 * 0.9**k below the flush threshold 1e-30
-        assert np.all(opt.velocity[idle] == 0)
 
 
 # ---- the learning-rate schedule --------------------------------------------------------
@@ -391,3 +351,87 @@ def test_one_epoch_on_mnist_reaches_94_percent(mnist_dir):
                                progress=False)
     assert record.val_accuracy >= 0.94
     assert record.test_accuracy >= 0.94
+
+
+# ---- the plain reference epoch against the fast one -------------------------------------
+
+REFERENCE_PENALTIES = {"none": {}, "l1": {"l1": 1e-3}, "l2": {"l2": 1e-2}, "l1+l2": {"l1": 1e-3, "l2": 1e-2}}
+
+
+def twin_networks(sizes, activation):
+    """Two float64 networks with the same initial weights."""
+    return [Network(sizes, activation, "xavier", np.random.default_rng(5), dtype=np.float64) for _ in range(2)]
+
+
+@pytest.mark.parametrize("penalties", REFERENCE_PENALTIES.values(), ids=REFERENCE_PENALTIES.keys())
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("sizes", [[20, 10], [20, 16, 10], [20, 16, 12, 10]], ids=["0-hidden", "1-hidden", "2-hidden"])
+def test_reference_epoch_equals_the_fast_epoch(sizes, activation, name, penalties):
+    """Two epochs of train_epoch (backprop with lr folded in, optim.py's in-place steps) and of
+    reference_epoch (reference_backprop, then W -= lr * dW written out) from the same weights and
+    seed end at the same parameters and losses to float64 rounding; the learning rate changes
+    between the epochs, so momentum's and Adam's state must carry over and be rescaled alike."""
+    data = synthetic_data(n_train=200)
+    x = data.train.x.astype(np.float64)
+    fast, plain = twin_networks(sizes, activation)
+    lr = 0.001 if name == "adam" else 0.05
+    opt, state = optim.make_optimizer(name, 0.9), {}
+    rng_fast, rng_plain = np.random.default_rng(3), np.random.default_rng(3)
+    start = fast.params.copy()
+    for epoch_lr in (lr, lr / 2):
+        loss_fast = training.train_epoch(fast, x, data.train.y, opt, epoch_lr, rng_fast, batch_size=4, **penalties)
+        loss_plain = training.reference_epoch(plain, x, data.train.y, name, epoch_lr, rng_plain, batch_size=4,
+                                              momentum=0.9, state=state, **penalties)
+        np.testing.assert_allclose(plain.params, fast.params, rtol=1e-13, atol=1e-14)
+        assert loss_plain == pytest.approx(loss_fast, rel=1e-11)
+    assert np.abs(fast.params - start).max() > 1e-2  # the epochs really moved the weights
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_reference_epoch_draws_the_same_dropout_masks(activation):
+    """With dropout the two epochs draw the same masks from the same rng, step by step."""
+    data = synthetic_data(n_train=200)
+    x = data.train.x.astype(np.float64)
+    fast, plain = twin_networks([20, 16, 12, 10], activation)
+    training.train_epoch(fast, x, data.train.y, optim.Momentum(0.9), 0.05, np.random.default_rng(3),
+                         batch_size=4, l1=1e-3, dropout=0.3)
+    training.reference_epoch(plain, x, data.train.y, "momentum", 0.05, np.random.default_rng(3),
+                             batch_size=4, l1=1e-3, dropout=0.3)
+    np.testing.assert_allclose(plain.params, fast.params, rtol=1e-13, atol=1e-14)
+    other = twin_networks([20, 16, 12, 10], activation)[0]  # another seed: other masks, other weights
+    training.reference_epoch(other, x, data.train.y, "momentum", 0.05, np.random.default_rng(4),
+                             batch_size=4, l1=1e-3, dropout=0.3)
+    assert np.abs(other.params - fast.params).max() > 1e-3
+
+
+def test_reference_epoch_refuses_an_unknown_optimizer():
+    net = twin_networks([20, 10], "relu")[0]
+    with pytest.raises(ValueError, match="sgd"):
+        training.reference_epoch(net, np.zeros((8, 20)), np.zeros(8, int), "rmsprop", 0.1, np.random.default_rng(0))
+
+
+# ---- docs/stepping-through.md: the documented step -----------------------------------------
+
+def test_the_documented_sgd_step_prints_what_the_doc_says():
+    """The snippet of docs/stepping-through.md, run as a learner runs it, prints the numbers
+    the page shows, and its weights after the step are those before minus lr * dW."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "stepping-through.md").read_text(encoding="utf-8")
+    code, printed = re.search(r"```python\n(.*?)```\n\nIt prints:\n\n```text\n(.*?)```", page, re.S).groups()
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(root)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed
+    lines = dict(line.split(": ", 1) for line in printed.splitlines())
+    assert lines["W2 after == W2 - lr * dW2"] == "True"
+    before, after, lr_grad, grad = (np.array(lines[k].strip("[]").split(), float) for k in
+                                    ("W2 before", "W2 after", "net.grad for W2 (lr * dW2)", "dW2"))
+    np.testing.assert_allclose(after, before - lr_grad, atol=2e-6)  # the page's six decimals
+    np.testing.assert_allclose(lr_grad, 0.1 * grad, atol=1e-6)
+    assert float(lines["loss after"]) < float(lines["loss before"])

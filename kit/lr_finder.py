@@ -162,7 +162,7 @@ def plot(test: RangeTest, best: Suggestion, path: Path, title: str = "") -> Path
     from matplotlib.figure import Figure
 
     from kit.plots import save_figure
-    fig = Figure(figsize=(8, 5))
+    fig = Figure(figsize=(8, 6))
     ax = fig.add_subplot()
     ax.plot(test.lrs, test.losses, color="tab:blue", alpha=0.08, linewidth=0.5,
             label="loss of each step's batch")
@@ -194,7 +194,8 @@ def plot(test: RangeTest, best: Suggestion, path: Path, title: str = "") -> Path
     heading = "Learning-rate range test: too small (flat), good (falling), too large (rising)"
     ax.set_title(heading + (f"\n{title}" if title else ""), fontsize="medium")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower left", fontsize="small")
+    # Below the axes: inside, every corner of the curve is something to see.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")
     fig.tight_layout()
     return save_figure(fig, path)
 

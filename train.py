@@ -225,7 +225,66 @@ def build_parser() -> argparse.ArgumentParser:
                         "an existing name is refused")
     r.add_argument("--no-show", action="store_true",
                    help="never open a window; the graphs are saved as PNG files either way")
+    add_before_run_flags(p)
     return p
+
+
+# ---- before a run: --sanity and --find-lr (the work is in kit/checks.py, kit/lr_finder.py) --
+
+def add_before_run_flags(p: argparse.ArgumentParser) -> None:
+    from kit.config import RunConfig
+    from kit.lr_finder import LR_MAX, LR_MIN
+    g = p.add_argument_group("before a run (no run folder is written)")
+    g.add_argument("--sanity", action="store_true",
+                   help="check the configuration in seconds: the loss at initialization against "
+                        "ln 10, the gradient against a numerical one, overfitting 20 images; "
+                        "exit 0 when all pass, else 1")
+    g.add_argument("--find-lr", action="store_true",
+                   help="learning-rate range test: train one epoch at most while the learning "
+                        "rate grows from --lr-min to --lr-max, write lr_finder.png into "
+                        "--output-dir and suggest a --learning-rate")
+    positive = _flag_type("learning_rate", RunConfig.option("learning_rate"))
+    g.add_argument("--lr-min", type=positive, default=None, metavar="LR",
+                   help=f"with --find-lr, the first learning rate (default: {LR_MIN:g})")
+    g.add_argument("--lr-max", type=positive, default=None, metavar="LR",
+                   help=f"with --find-lr, the last learning rate (default: {LR_MAX:g})")
+
+
+def before_run_problem(args) -> str | None:
+    """What is wrong with how --sanity, --find-lr and their flags were combined, or None."""
+    mode = "--sanity" if args.sanity else "--find-lr"
+    if args.sanity and args.find_lr:
+        return "--sanity and --find-lr are separate: give one of them"
+    if args.resume is not None and (args.sanity or args.find_lr):
+        return f"{mode} is for a new configuration; it does not go with --resume"
+    for flag, value in (("--lr-min", args.lr_min), ("--lr-max", args.lr_max)):
+        if value is not None and not args.find_lr:
+            return f"{flag} goes with --find-lr"
+    if args.name is not None and (args.sanity or args.find_lr):
+        return f"--name names a run folder; {mode} writes none"
+    from kit.lr_finder import LR_MAX, LR_MIN
+    low, high = args.lr_min or LR_MIN, args.lr_max or LR_MAX
+    if args.find_lr and not low < high:
+        return f"--lr-min {low:g} must be smaller than --lr-max {high:g}"
+    return None
+
+
+def before_run(args, config, data_dir: Path, output_dir: Path, out: Output) -> int:
+    """--sanity or --find-lr on the configuration as answered."""
+    import mnist_loader
+    from kit.config import RunError
+    try:
+        if args.sanity:
+            from kit.checks import sanity_command
+            return sanity_command(config, data_dir, out)
+        from kit.lr_finder import LR_MAX, LR_MIN, find_lr_command
+        extra = ["--seed", str(config.seed)] if args.seed is not None else []
+        extra += [x for flag, value in (("--data-dir", args.data_dir), ("--output-dir", args.output_dir))
+                  if value is not None for x in (flag, str(value))]
+        return find_lr_command(config, data_dir, output_dir, out, lr_min=args.lr_min or LR_MIN,
+                               lr_max=args.lr_max or LR_MAX, extra=extra, show=not args.no_show)
+    except (mnist_loader.MnistError, RunError) as err:
+        return out.fail(str(err))
 
 
 # ---- the terminal ------------------------------------------------------------------------
@@ -348,6 +407,9 @@ def run(argv: list[str] | None, out: Output) -> int:
     from kit.signals import Interrupted, OutputLost
 
     output_dir = args.output_dir or DEFAULT_OUTPUT
+    problem = before_run_problem(args)
+    if problem:
+        parser.error(problem)
     if args.resume is not None:
         return resume(args, out)
 
@@ -403,6 +465,10 @@ def run(argv: list[str] | None, out: Output) -> int:
         config = RunConfig.create(**answers, **hyper)
     except ValueError as err:
         return out.fail(str(err), 2)
+    if args.sanity or args.find_lr:
+        if asking:
+            out.say("")
+        return before_run(args, config, data_dir, output_dir, out)
     try:
         prepare_output_dir(output_dir)
     except RunError as err:

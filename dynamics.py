@@ -24,8 +24,8 @@ layer's units stood at that step:
 
 Cost (measured, see docs/watching-a-network-learn.md): the training steps pay only for
 the row's last step (a copy of the weights and a few norms) and the block's accuracy,
-once every 256 steps. The probe's forward pass (256 images through the hidden layers,
-as much arithmetic as 256 training steps' forward passes and far more than their
+once every 256 steps. The probe's forward pass (128 images through the hidden layers,
+as much arithmetic as 32 training steps' forward passes and far more than their
 Python overhead lets show) would cost 3 to 10 % of an epoch if it ran there; so each
 row keeps a copy of the hidden layers' parameters and the probe runs over them all at the
 epoch's end, beside the evaluation of the splits (or sooner, when the copies would
@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 TRAIN_PROBE = 1000   # training images of row 0's loss and gradient
-VAL_PROBE = 256      # validation images every row's unit statistics are measured on
+VAL_PROBE = 128      # validation images every row's unit statistics are measured on
 SATURATED_LOW, SATURATED_HIGH = 0.02, 0.98
 SATURATED_SHARE = 0.95   # a sigmoid unit is saturated when this share of the probe is
 PENDING_BYTES = 64 * 2**20   # parameter copies kept for the epoch's end, at most
@@ -79,15 +79,18 @@ def unit_stats(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], relu
     a = x
     with np.errstate(over="ignore"):
         for w, b in zip(weights, biases):
-            z = a @ w + b
-            a = np.maximum(z, 0) if relu else 1 / (1 + np.exp(-z))
+            a = a @ w
+            a += b
             if relu:
-                share = np.count_nonzero(~(a > 0).any(axis=0)) / a.shape[1]
+                np.maximum(a, 0, out=a)
+                # a >= 0: a unit is dead where its largest output is 0
+                share = np.count_nonzero(a.max(axis=0) == 0) / a.shape[1]
             else:
+                a = 1 / (1 + np.exp(-a))
                 extreme = ((a < SATURATED_LOW) | (a > SATURATED_HIGH)).mean(axis=0)
                 share = np.count_nonzero(extreme >= SATURATED_SHARE) / a.shape[1]
-            out.append((float(a.mean(dtype=np.float64)), float(a.std(dtype=np.float64)),
-                        float(share)))
+            mean = float(a.mean())
+            out.append((mean, float(np.sqrt(np.mean(np.square(a - mean)))), float(share)))
     return out
 
 

@@ -453,3 +453,42 @@ def test_recorder_flushes_early_when_copies_would_grow_too_large(monkeypatch):
     assert recorder._pending == []
 
 
+
+
+# ---- compare.py -----------------------------------------------------------------------------
+
+def test_compare_overlays_dynamics_columns_and_tables_the_initial_loss(mnist_dir, tmp_path, capsys):
+    import compare
+    from kit import comparison
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name, changes in (("relu", {}), ("sigmoid", {"activation": "sigmoid"})):
+        lifecycle.train_run(config(epochs=1, **changes), runs, name, data_dir=mnist_dir,
+                            progress=False, plots=False)
+    lifecycle.train_run(config(epochs=1, seed=8), runs, "old", data_dir=mnist_dir,
+                        progress=False, plots=False)
+    strip_dynamics(runs / "old")
+    out = tmp_path / "grad.png"
+    assert compare.main([str(runs / "relu"), str(runs / "sigmoid"), str(runs / "old"),
+                         "--metric", "grad_norm_1", "--save", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "leaving out" in err and "old" in err and "before dynamics.csv" in err
+    assert out.stat().st_size > 10_000
+    # the lines: each run's grad_norm_1 against its examples seen
+    groups = comparison.group_runs([Run.load(runs / "relu")], dynamics=True)
+    x, y = comparison.metric_values(groups[0].histories[0], "grad_norm_1")
+    rows = Run.load(runs / "relu").dynamics()
+    assert list(x) == [r["examples_seen"] for r in rows] and list(y) == [r["grad_norm_1"] for r in rows]
+    assert compare.main([str(runs / "sigmoid"), "--metric", "dead_1", "--save", str(out)]) == 1
+    assert "has no dead_1" in capsys.readouterr().err
+    assert compare.main([str(runs / "relu"), "--metric", "dynamics.train_loss",
+                         "--save", str(out)]) == 0
+    capsys.readouterr()
+    assert compare.main(["--runs-dir", str(runs), "--csv"]) == 0
+    table = {line.split(",")[0]: line.split(",") for line in capsys.readouterr().out.splitlines()}
+    init = [c.key for c in comparison.COLUMNS].index("init")
+    loss = Run.load(runs / "relu").dynamics()[0]["train_loss"]
+    assert float(table["relu"][init]) == pytest.approx(loss, abs=0.005)
+    assert table["old"][init] == ""
+    with pytest.raises(SystemExit):
+        compare.build_parser().parse_args(["x", "--metric", "grad_norm"])

@@ -312,7 +312,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
     sys.path.insert(0, {tests!r})
-    from live_plots import LiveGraphs
+    from kit.live_plots import LiveGraphs
     from test_live_plots import rows_for, best_of
     g = LiveGraphs.open("784-10 test", epochs=10)
     assert g is not None, "no window"

@@ -32,6 +32,7 @@ from kit.comparison import (
     configuration_text,
     csv_text,
     differing_settings,
+    dynamics_column,
     figure_size,
     find_runs,
     format_table,
@@ -44,6 +45,7 @@ from kit.comparison import (
     sort_rows,
     table_row,
 )
+from kit.config import RunError
 from kit.record import Run, kit_figure
 from kit.signals import OutputLost
 
@@ -56,10 +58,16 @@ PROG = "compare.py"
 # ---- the command line ------------------------------------------------------------------------
 
 def _metric(text: str) -> str:
-    if text not in METRICS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a history column; choose one of "
-                                         f"{', '.join(METRICS)}")
+    if text not in METRICS and dynamics_column(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a history or dynamics column; choose one of {', '.join(METRICS)}, "
+            f"or of dynamics.csv's: {DYNAMICS_HELP}")
     return text
+
+
+DYNAMICS_HELP = ("grad_norm_I, update_ratio_I, weight_norm_I (layer I), act_mean_I, act_std_I, "
+                 "dead_I, saturated_I (hidden layer I), dynamics.train_loss, "
+                 "dynamics.train_accuracy, dynamics.learning_rate")
 
 
 def _sort_key(text: str) -> str:
@@ -88,7 +96,8 @@ def build_parser() -> OneLineParser:
                         "text A to Z; default: val, the best validation accuracy)")
     p.add_argument("--csv", action="store_true", help="print the table as CSV, whole")
     p.add_argument("--metric", type=_metric, default="test_accuracy", metavar="COLUMN",
-                   help=f"what the graph shows: {', '.join(METRICS)}")
+                   help=f"what the graph shows, per epoch: {', '.join(METRICS)}; or inside the "
+                        f"epochs, against examples seen (dynamics.csv): {DYNAMICS_HELP}")
     p.add_argument("--save", type=png_path, default=None, metavar="FILE.png",
                    help="write the graph to this PNG instead of opening a window (headless "
                         f"default: {DEFAULT_FIGURE} in the current folder)")
@@ -123,6 +132,9 @@ def show_table(args, out: Output) -> int:
     out.say(format_table(rows, width))
     note = COLUMN_NOTE + "."
     out.say(out.wrap(note) if width else note)
+    for row in rows:
+        for problem in row["notes"]:
+            out.error(f"{problem}; its init cell is empty")
     return 0
 
 
@@ -165,12 +177,19 @@ def show_graph(args, out: Output) -> int:
     if problem:
         return out.fail(problem)
     chosen = []
+    column = dynamics_column(args.metric)
     for folder in folders:
         found = load(folder)
         if found.run is None:
             out.error(f"leaving out {folder}: {found.problem}")
         elif found.run.record.epochs_completed == 0:
             out.error(f"leaving out {folder}: it has no completed epoch")
+        elif column is not None:
+            problem = _dynamics_problem(found.run, column)
+            if problem:
+                out.error(f"leaving out {folder}: {problem}")
+            else:
+                chosen.append(found.run)
         elif any(args.metric not in row for row in found.run.history()):
             out.error(f"leaving out {folder}: it was saved before {args.metric} was recorded")
         else:
@@ -178,9 +197,24 @@ def show_graph(args, out: Output) -> int:
     if not chosen:
         return out.fail("no run left to draw")
     out.say(settings_table(chosen))
-    groups = group_runs(chosen)
-    title = f"{metric_label(args.metric).split(' (')[0]} per epoch"
+    groups = group_runs(chosen, dynamics=column is not None)
+    title = f"{metric_label(args.metric).split(' (')[0]} " + \
+        ("per epoch" if column is None else "inside the epochs")
     return draw(groups, args, title, out)
+
+
+def _dynamics_problem(run: Run, column: str) -> str | None:
+    """Why a run cannot be drawn for a dynamics column, or None."""
+    try:
+        rows = run.dynamics()
+    except RunError as err:
+        return str(err)
+    if not rows:
+        return "it was saved before dynamics.csv was recorded"
+    if column not in rows[0]:
+        return f"its dynamics.csv has no {column} (a network of {run.config.layers} hidden layers" + \
+            (f", {run.config.activation}" if run.config.layers else "") + ")"
+    return None
 
 
 def settings_table(run_list: Sequence[Run]) -> str:

@@ -138,6 +138,7 @@ class Network:
         self.params = np.zeros(total, self.dtype)
         self.grad = np.zeros(total, self.dtype)
         self.weights, self.biases = _views(self.params, shapes)
+        self.grad_weights = _views(self.grad, shapes)[0]   # each layer's dW, in grad
         self._blocks = _blocks(self.params, shapes)
         self._grad_blocks = _blocks(self.grad, shapes)
         self._num_layers = len(shapes)

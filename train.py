@@ -327,8 +327,11 @@ class TerminalReporter:
         self.show = show      # graphs in a window that grows each epoch (when one can open)
         self.live = None
         self.rows: list[dict] = []
+        self.steps: list[tuple[float, float]] = []   # (examples seen, training loss)
+        self.train_size = 0
 
     def data_loaded(self, data, seconds: float) -> None:
+        self.train_size = len(data.train.y)
         self.out.say(f"Data: {len(data.train.y):,} train / {len(data.val.y):,} validation / "
                      f"{len(data.test.y):,} test images ({seconds:.1f}s)")
 
@@ -340,10 +343,19 @@ class TerminalReporter:
             self.out.say(f"Run folder: {self.out.path(run_dir)}\n")
         if self.show:
             from kit.live_plots import LiveGraphs  # matplotlib's GUI: only when a window may open
-            self.live = LiveGraphs.open(config.summary(), epochs=config.epochs)
+            per_epoch = self.train_size // config.batch_size * config.batch_size
+            self.live = LiveGraphs.open(config.summary(), epochs=config.epochs,
+                                        examples=config.epochs * per_epoch or None)
             if self.live is not None and resumed_from:
+                from kit.config import RunError
                 from kit.record import Run
-                self.rows = Run.load(run_dir).history()  # the epochs before this session
+                run = Run.load(run_dir)
+                self.rows = run.history()  # the epochs before this session
+                try:
+                    earlier = run.dynamics() or []
+                except RunError:   # said by note()
+                    earlier = []
+                self.steps = [(r["examples_seen"], r["train_loss"]) for r in earlier]
 
     def epoch_done(self, row: dict, record, hints: list[str]) -> None:
         best = record.best["epoch"] if record.best else None
@@ -353,6 +365,14 @@ class TerminalReporter:
         self.rows.append(row)
         if self.live is not None:
             self.live.update(self.rows, best)
+
+    def dynamics_row(self, row: dict) -> None:
+        self.steps.append((row["examples_seen"], row["train_loss"]))
+        if self.live is not None:
+            self.live.update_steps(self.steps)
+
+    def note(self, text: str) -> None:
+        self.out.say(self.out.wrap(f"Note: {text}", indent="  "))
 
     def status_written(self, status: str) -> None:
         pass

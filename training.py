@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from tqdm import tqdm
 
+from dynamics import Recorder
 from kit.augment import Augmenter
 from network import Network, reference_backprop, softmax_cross_entropy
 
@@ -72,7 +73,7 @@ def learning_rate(epoch: int, base: float, decay: float = 1.0) -> float:
 def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generator,
           lr: float = 0.001, decay: float = 1.0, batch_size: int = 4, l1: float = 0.0,
           l2: float = 0.0, dropout: float = 0.0, augment=None, first_epoch: int = 1,
-          progress: bool = True) -> Iterator[EpochRecord]:
+          progress: bool = True, dynamics: Recorder | None = None) -> Iterator[EpochRecord]:
     """Train `net` on data.train from epoch first_epoch to epochs, yielding a record after each.
 
     data: has .train, .val and .test, each with x (N, 784) and integer y (N,).
@@ -80,10 +81,16 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
     rng: draws each epoch's permutation of the training examples (and dropout masks
         and augmentation); a resumed run passes the generator in its saved state.
     decay: the factor applied to the learning rate after each epoch (1 = none).
+    dynamics: records dynamics.csv's rows (row 0 first, from epoch 1 on); its
+        rows are complete when an epoch's record is yielded.
     Raises TrainingDiverged when the loss stops being finite; the network's
     parameters are then not usable, the last yielded epoch's are.
     """
     extra = {k: v for k, v in (("l2", l2), ("dropout", dropout), ("augment", augment)) if v}
+    if dynamics is not None:
+        extra["watch"] = dynamics
+        if first_epoch == 1 and not dynamics.rows:   # a resumed run has its row 0
+            dynamics.start(learning_rate(first_epoch, lr, decay))
     for epoch in range(first_epoch, epochs + 1):
         epoch_lr = learning_rate(epoch, lr, decay)
         start = time.perf_counter()
@@ -93,6 +100,8 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
             train_epoch(net, data.train.x, data.train.y, optimizer, epoch_lr, rng,
                         batch_size=batch_size, l1=l1, bar=bar, epoch=epoch, **extra)
         seconds = time.perf_counter() - start
+        if dynamics is not None:
+            dynamics.flush()   # the probe's statistics, beside the evaluation below
         metrics = {}
         with np.errstate(over="ignore", invalid="ignore"):
             for name in ("train", "val", "test"):
@@ -108,12 +117,14 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
 def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float,
                 rng: np.random.Generator, *, batch_size: int = 4, l1: float = 0.0,
                 l2: float = 0.0, dropout: float = 0.0, augment: Augmenter | None = None,
-                bar: tqdm | None = None, epoch: int = 0) -> float:
+                bar: tqdm | None = None, epoch: int = 0, watch: Recorder | None = None) -> float:
     """One pass over a fresh permutation of (x, y) in batches of batch_size.
 
     l1, l2: penalty lambdas (weights only); dropout: the probability of dropping
     a hidden unit, masks drawn from rng each step; augment: moves each block of
     training images after it is gathered (x itself is never changed).
+    watch: measures the last step of every block of BLOCK_STEPS steps (its gradient and
+    update) and records a row after it (see dynamics.py); epoch numbers its rows.
     The last partial batch is dropped (58,000 / 4 = 14,500 steps exactly).
     Returns the mean training loss of the epoch's steps (cross-entropy only,
     with the dropout masks and augmented images the steps trained on).
@@ -136,6 +147,8 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     backprop = functools.partial(net.backprop, **extras) if extras else net.backprop
     perm = rng.permutation(n)
     total_loss = 0.0
+    if watch is not None:
+        watch.begin_epoch(steps)
     with np.errstate(over="ignore", invalid="ignore"):
         for first in range(0, steps * batch_size, block):
             idx = perm[first:min(first + block, steps * batch_size)]
@@ -148,15 +161,26 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
             labels = y[idx]
             onehot[:m] = 0
             onehot[np.arange(m), labels] = 1
-            for s in range(0, m, batch_size):
+            # A watched block's last step is taken apart, measured: the loop itself stays
+            # as it was (a test inside it, 14,500 times an epoch, costs more than measuring).
+            last = m if watch is None else m - batch_size
+            for s in range(0, last, batch_size):
                 e = s + batch_size
                 backprop(xs[s:e], onehot[s:e], scale, l1, logits[s:e])
                 optimizer.step(net.params, net.grad, lr)
+            if watch is not None:
+                backprop(xs[last:m], onehot[last:m], scale, l1, logits[last:m])
+                watch.before_step(scale)
+                optimizer.step(net.params, net.grad, lr)
+                watch.after_step()
             # The block's loss from the logits the steps already computed.
             block_loss = softmax_cross_entropy(logits[:m], labels)[0] * m
             if not math.isfinite(block_loss):
                 raise TrainingDiverged(epoch, lr)
             total_loss += block_loss
+            if watch is not None:
+                watch.block_done(epoch, (first + m) // batch_size, lr, block_loss / m,
+                                 logits[:m], labels)
             if bar is not None:
                 bar.update(m // batch_size)
                 bar.set_postfix(loss=f"{total_loss / (first + m):.4f}", refresh=False)

@@ -33,11 +33,16 @@ CONFIGS = [(h, opt) for h in (0, 1, 2) for opt in ("sgd", "momentum")]
 WORKER = r"""
 import json, sys, time
 import numpy as np
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]   # python -c: not the current folder
 sys.path.insert(0, sys.argv[1])
 import mnist_loader
 from network import Network
 from optim import make_optimizer
 from training import train_epoch
+try:  # a revision that records dynamics.csv trains with its recorder, as a run does
+    from dynamics import Recorder
+except ImportError:
+    Recorder = None
 data = mnist_loader.load_data("simple", np.random.default_rng(0),
                               data_dir=sys.argv[2] if len(sys.argv) > 2 else None)
 state = {}
@@ -46,14 +51,23 @@ for line in sys.stdin:
     h, opt = line.split()
     if (h, opt) not in state:
         rng = np.random.default_rng(1)
-        state[h, opt] = (Network([784] + [64] * int(h) + [10], "relu", "xavier", rng),
-                         make_optimizer(opt), rng)
-    net, optimizer, rng = state[h, opt]
+        net = Network([784] + [64] * int(h) + [10], "relu", "xavier", rng)
+        watch = None if Recorder is None else Recorder(
+            net, (data.train.x, data.train.y), data.val.x, batch_size=4)
+        state[h, opt] = (net, make_optimizer(opt), rng, watch, [0])
+    net, optimizer, rng, watch, epoch = state[h, opt]
+    epoch[0] += 1
+    extra = {} if watch is None else {"watch": watch, "epoch": epoch[0]}
     t, cpu = time.perf_counter(), time.process_time()
-    train_epoch(net, data.train.x, data.train.y, optimizer, 0.001, rng)
+    train_epoch(net, data.train.x, data.train.y, optimizer, 0.001, rng, **extra)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "val": net.evaluate(data.val.x, data.val.y)[1]}),
-          flush=True)
+    probe = None
+    if watch is not None:   # the probe's statistics, which a run computes beside its evaluation
+        t = time.perf_counter()
+        watch.flush()
+        probe = time.perf_counter() - t
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "probe": probe,
+                      "val": net.evaluate(data.val.x, data.val.y)[1]}), flush=True)
 """
 
 
@@ -103,6 +117,7 @@ def main() -> None:
         folders = [export(args.a, Path(tmp)), export(args.b, Path(tmp))]
         workers = [Worker(f, args.data_dir) for f in folders]
         times = {c: ([], []) for c in CONFIGS}
+        probes = {c: ([], []) for c in CONFIGS}
         vals = {}
         order = random.Random(0)
         for _ in range(args.rounds):
@@ -111,6 +126,8 @@ def main() -> None:
                 for side in sides:
                     r = workers[side].epoch(*c)
                     times[c][side].append(r["seconds"] if args.clock == "wall" else r["cpu"])
+                    if r.get("probe") is not None:
+                        probes[c][side].append(r["probe"])
                     vals[c, side] = r["val"]
         for w in workers:
             w.close()
@@ -118,16 +135,22 @@ def main() -> None:
     print(f"A = {names[0]}, B = {names[1]}; median of {args.rounds} epochs each, alternated; "
           f"{args.clock} time")
     print()
-    print("| network | optimizer | A ms / epoch | B ms / epoch | B / A | per-round B / A | same val acc |")
-    print("|---|---|---:|---:|---:|---|---|")
+    print("(a revision with dynamics.py trains with its recorder; probe: the unit statistics it")
+    print("computes after the epoch, beside the evaluation, not in the timed epoch)")
+    print()
+    print("| network | optimizer | A ms / epoch | B ms / epoch | B / A | per-round B / A | same val acc "
+          "| A / B probe ms |")
+    print("|---|---|---:|---:|---:|---|---|---|")
     for h, opt in CONFIGS:
         a, b = times[h, opt]
         ratios = sorted(y / x for x, y in zip(a, b))
         ma, mb = statistics.median(a), statistics.median(b)
         same = "yes" if vals[(h, opt), 0] == vals[(h, opt), 1] else \
             f"no ({100 * vals[(h, opt), 0]:.2f} / {100 * vals[(h, opt), 1]:.2f} %)"
+        probe = " / ".join(f"{statistics.median(p) * 1000:.0f}" if p else "-"
+                           for p in probes[h, opt])
         print(f"| 784-{'64-' * h}10 | {opt} | {ma * 1000:.0f} | {mb * 1000:.0f} | "
-              f"{mb / ma:.3f} | {ratios[0]:.2f}–{ratios[-1]:.2f} | {same} |")
+              f"{mb / ma:.3f} | {ratios[0]:.2f}–{ratios[-1]:.2f} | {same} | {probe} |")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,12 @@ from kit.record import LEGACY_RECORD, RECORD, Run, best_row
 from training import HISTORY_COLUMNS
 
 METRICS = HISTORY_COLUMNS[1:]        # every history column but the epoch itself
+# dynamics.csv's columns (dynamics.py), drawn against examples seen: those of every run,
+# each layer's (name_i), and "dynamics." before a name history.csv has too (train_loss).
+DYNAMICS_PREFIX = "dynamics."
+DYNAMICS_FIXED = ("learning_rate", "train_loss", "train_accuracy")
+DYNAMICS_LAYERED = ("weight_norm", "grad_norm", "update_ratio", "act_mean", "act_std", "dead",
+                    "saturated")
 MAX_DEPTH = 8                             # how deep the table looks for run folders
 
 
@@ -46,9 +52,10 @@ def seedless(config: RunConfig) -> RunConfig:
     return replace(config, seed=None)
 
 
-def group_runs(run_list: Sequence[Run]) -> list[Group]:
+def group_runs(run_list: Sequence[Run], dynamics: bool = False) -> list[Group]:
     """Runs whose configurations are equal apart from the seed, as one Group each, in
-    the order each configuration first appears. Labels: a lone run's folder name; a
+    the order each configuration first appears; dynamics: their dynamics.csv's rows
+    instead of their histories (RunError when one has none). Labels: a lone run's folder name; a
     group's configuration summary and its number of runs (with the settings that tell
     it apart when two groups share a summary)."""
     by_config: dict[RunConfig, list[Run]] = {}
@@ -68,7 +75,8 @@ def group_runs(run_list: Sequence[Run]) -> list[Group]:
                 extra = " " + " ".join(f"{k}={format_value(v[mine])}" for k, v in differing.items())
             seeds = ", ".join(str(r.config.seed) for r in group)
             label = f"{summaries[i]}{extra}: mean of {len(group)} runs (seeds {seeds}), min–max band"
-        groups.append(Group(label, [r.history() for r in group], runs=list(group)))
+        rows = [(r.dynamics() or []) if dynamics else r.history() for r in group]
+        groups.append(Group(label, rows, runs=list(group)))
     return groups
 
 
@@ -99,8 +107,33 @@ def format_value(value) -> str:
 
 # ---- the figure ---------------------------------------------------------------------------
 
+def dynamics_column(metric: str) -> str | None:
+    """The dynamics.csv column a --metric names (grad_norm_1, dynamics.train_loss), or None
+    when it names a history column or nothing."""
+    name = metric.removeprefix(DYNAMICS_PREFIX)
+    stem, _, layer = name.rpartition("_")
+    if stem in DYNAMICS_LAYERED and layer.isdigit() and int(layer) >= 1:
+        return name
+    if metric.startswith(DYNAMICS_PREFIX) and name in DYNAMICS_FIXED:
+        return name
+    return None
+
+
 def metric_label(metric: str) -> str:
-    """The y-axis label of a history column, e.g. 'Test accuracy (%)'."""
+    """The y-axis label of a history or dynamics column, e.g. 'Test accuracy (%)'."""
+    column = dynamics_column(metric)
+    if column is not None:
+        stem, _, layer = column.rpartition("_")
+        return {"weight_norm": f"Weight norm ||W|| of layer {layer}",
+                "grad_norm": f"Gradient norm ||dLoss/dW|| of layer {layer}",
+                "update_ratio": f"Update ratio ||dW||/||W|| of layer {layer}",
+                "act_mean": f"Mean output of hidden layer {layer}",
+                "act_std": f"Spread (std) of hidden layer {layer}'s outputs",
+                "dead": f"Dead units of hidden layer {layer} (%)",
+                "saturated": f"Saturated units of hidden layer {layer} (%)",
+                }.get(stem, {"train_loss": "Training loss (mean since the previous point)",
+                             "train_accuracy": "Training accuracy (%)",
+                             "learning_rate": "Learning rate"}.get(column, column))
     if metric.endswith("_accuracy"):
         return f"{_split_name(metric)} accuracy (%)"
     if metric.endswith("_loss"):
@@ -114,16 +147,23 @@ def _split_name(metric: str) -> str:
 
 
 def metric_values(history: Sequence[dict], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values) of one history; accuracies in percent. KeyError when a row lacks it."""
-    epochs = np.array([r["epoch"] for r in history], dtype=int)
-    values = np.array([r[metric] for r in history], dtype=float)
-    return epochs, values * 100 if metric.endswith("_accuracy") else values
+    """(epochs, values) of one history, or (examples seen, values) of one run's dynamics
+    rows for a dynamics metric; accuracies and unit shares in percent. KeyError when a row
+    lacks it."""
+    column = dynamics_column(metric)
+    x = "epoch" if column is None else "examples_seen"
+    column = column or metric
+    epochs = np.array([r[x] for r in history], dtype=int)
+    values = np.array([r[column] for r in history], dtype=float)
+    percent = column.endswith("_accuracy") or column.rpartition("_")[0] in ("dead", "saturated")
+    return epochs, values * 100 if percent else values
 
 
 def group_band(histories: Sequence[Sequence[dict]], metric: str
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(epochs, mean, min, max) over the histories, epoch by epoch. Where runs stopped at
-    different epochs, each epoch counts the runs that reached it."""
+    """(epochs, mean, min, max) over the histories, epoch by epoch (examples seen for a
+    dynamics metric). Where runs stopped at different epochs, each epoch counts the runs
+    that reached it."""
     series = [metric_values(h, metric) for h in histories]
     epochs = np.unique(np.concatenate([e for e, _ in series])) if series else np.array([], int)
     table = np.full((len(series), len(epochs)), np.nan)
@@ -146,14 +186,16 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
 
     figure: an empty figure to draw into (pyplot's, to show it in a window); by default
     a new one of figure_size(len(groups)) with the constrained layout the legend needs."""
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    if metric not in METRICS and dynamics_column(metric) is None:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)} or a dynamics column, "
+                         f"not {metric!r}")
     fig = figure if figure is not None else Figure(figsize=figure_size(len(groups)),
                                                    layout="constrained")
     fig.set_layout_engine("constrained")  # what places the legend outside the axes
     ax = fig.add_subplot()
     longest = max((len(h) for g in groups for h in g.histories), default=0)
     marker = dict(marker="o", markersize=3) if longest <= 30 else {}
+    column = dynamics_column(metric)
     for group in groups:
         style = {"linewidth": 1.6, **marker, **group.style}
         if len(group.histories) == 1:
@@ -164,9 +206,16 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
         (line,) = ax.plot(epochs, mean, label=group.label, **style)
         ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_title(title)
-    ax.set_xlabel("Epoch")
     ax.set_ylabel(metric_label(metric))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    if column is None:
+        ax.set_xlabel("Epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    else:
+        from kit.plots import examples_axis
+        examples_axis(ax, max((r["examples_seen"] for g in groups for h in g.histories for r in h),
+                              default=0))
+        if column.rpartition("_")[0] in ("grad_norm", "update_ratio", "weight_norm"):
+            ax.set_yscale("log")
     ax.grid(alpha=0.3)
     if groups:
         fig.legend(loc="outside lower center", ncols=1, fontsize="small", frameon=False)
@@ -247,10 +296,12 @@ COLUMNS = (
     Column("test", "test%", True),
     Column("last", "last%", True),
     Column("time", "time(s)", True),
+    Column("init", "init", True),
 )
 SORT_KEYS = tuple(c.key for c in COLUMNS)
 COLUMN_NOTE = ("val%: the best validation accuracy; best: its epoch; test%: the test accuracy "
-               "at that epoch; last%: at the last epoch; time(s): training time in seconds")
+               "at that epoch; last%: at the last epoch; time(s): training time in seconds; "
+               "init: the training loss before any update (ln 10 = 2.30 is guessing)")
 
 
 def configuration_text(config: RunConfig) -> str:
@@ -290,7 +341,8 @@ def table_row(found: Found, root: Path | None) -> dict[str, Any]:
         # The path is in the run column already: keep the file and the reason.
         reason = reason.replace(f"{found.path}{os.sep}", "").replace(f"{found.path}: ", "")
         return {"run": name, "configuration": reason, "status": "damaged", "epochs": None,
-                "val": None, "best": None, "test": None, "last": None, "time": None}
+                "val": None, "best": None, "test": None, "last": None, "time": None,
+                "init": None, "notes": []}
     r = found.run.record
     # From the history, not record.best: a run of the first format kept only its last
     # weights, so its record names the last epoch, yet its history knows the best one.
@@ -300,7 +352,20 @@ def table_row(found: Found, root: Path | None) -> dict[str, Any]:
     return {"run": name, "configuration": configuration_text(r.config), "status": status_word(found.run),
             "epochs": r.epochs_completed, "val": pct(best, "val_accuracy"),
             "best": None if best is None else best["epoch"], "test": pct(best, "test_accuracy"),
-            "last": pct(last, "test_accuracy"), "time": round(r.train_seconds, 1)}
+            "last": pct(last, "test_accuracy"), "time": round(r.train_seconds, 1),
+            **_initial_loss(found.run)}
+
+
+def _initial_loss(run: Run) -> dict[str, Any]:
+    """{"init": the loss of dynamics.csv's row 0 (None without one), "notes": [why it
+    could not be read]}: a damaged dynamics.csv leaves the rest of the row as it is."""
+    try:
+        rows = run.dynamics(limit=1)
+    except RunError as err:
+        return {"init": None, "notes": [str(err)]}
+    first = rows[0] if rows else None
+    init = round(first["train_loss"], 2) if first is not None and first["step"] == 0 else None
+    return {"init": init, "notes": []}
 
 
 def sort_rows(rows: list[dict], key: str) -> list[dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import mnist_loader
+from dynamics import Recorder
 from kit.config import Normalization, RunConfig, RunError
 from kit.record import Run, RunRecord, best_row, now, package_versions
 from kit.record_writer import RunWriter
@@ -47,14 +48,23 @@ class Reporter:
 
     def epoch_done(self, row: dict, record: RunRecord, hints: list[str]) -> None: ...
 
+    def dynamics_row(self, row: dict) -> None:
+        """A row of dynamics.csv, as soon as its loss is known (every 256 steps)."""
+
+    def note(self, text: str) -> None:
+        """A line about the run that is neither a hint nor an epoch (a damaged file, say)."""
+
     def status_written(self, status: str) -> None: ...
 
 
-def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
+def hints(rows: list[dict], config: RunConfig, shown: set[str],
+          dynamics: list[dict] | None = None) -> list[str]:
     """Short lines a learner would want after the last epoch of rows; each kind once
-    (its key is added to shown). None when all is well."""
+    (its key is added to shown). None when all is well. dynamics: dynamics.csv's rows up
+    to that epoch (see dynamics.py), whose measurements the hints quote."""
     out = []
     last = rows[-1]
+    measured = _epoch_measurements(dynamics or [], last["epoch"])
     if "chance" not in shown and last["val_accuracy"] < CHANCE_LEVEL:
         shown.add("chance")
         why, faster = [], []
@@ -71,9 +81,14 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
         text = (f"Hint: validation accuracy is {100 * last['val_accuracy']:.1f} %, chance level "
                 "(1 in 10): the network has not started to learn yet.")
         if why:
-            text += (f" With {_listed(why, 'and')}, the gradient reaching the first layer is "
-                     f"tiny; {_listed(faster, 'or')} would learn much faster.")
+            text += f" With {_listed(why, 'and')}, the gradient reaching the first layer is tiny"
+            if measured and measured.layers > 1:
+                text += (f" (measured: {measured.grads[0]:.2g} against {measured.grads[-1]:.2g} "
+                         "at the last layer)")
+            text += f"; {_listed(faster, 'or')} would learn much faster."
         out.append(text)
+    if measured:
+        out += _measured_hints(measured, config, shown, dynamics[0])
     if "overfit" not in shown and len(rows) >= 4:
         recent = rows[-4:]
         val_up = all(b["val_loss"] > a["val_loss"] for a, b in zip(recent, recent[1:]))
@@ -85,6 +100,93 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str]) -> list[str]:
                        "fell: the network is starting to overfit (learning the training images "
                        f"rather than digits). The best epoch's weights (epoch {best['epoch']}) are "
                        "kept" + ("." if config.patience else "; --patience N stops such a run early."))
+    return out
+
+
+# What the measured hints call far from healthy (dynamics.csv's columns; the numbers
+# of a 2-hidden ReLU, Xavier, Momentum run and of a 2-sigmoid, Gauss, SGD one are in
+# docs/watching-a-network-learn.md).
+VANISHING = 1e-2          # first layer's gradient norm / the last layer's, below this
+UNIT_SHARE = 0.5          # dead (ReLU) or saturated (sigmoid) share of a layer's units
+UPDATE_BAND = (1e-4, 1e-2)   # the healthy update ratios ||dW|| / ||W|| (1e-3: the rule of thumb)
+FAR = 10.0                # "far" outside the band: this factor beyond its edge
+INIT_LOSS_OFF = 1.0       # |loss at initialization - ln 10| above this: a bad start
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One epoch's dynamics in a few numbers: medians over its rows (row 0 apart)."""
+    epoch: int
+    layers: int
+    grads: list[float]        # grad_norm_i
+    ratios: list[float]       # update_ratio_i
+    units: list[float]        # dead_i or saturated_i at the epoch's end
+    units_kind: str           # "dead" or "saturated"
+
+
+def _epoch_measurements(dynamics: list[dict], epoch: int) -> Measured | None:
+    """The medians of epoch's rows of dynamics, or None when it has none."""
+    from dynamics import layer_columns
+    rows = [r for r in dynamics if r["epoch"] == epoch]
+    if not rows:
+        return None
+    header = list(rows[0])
+    grads = [float(np.median([r[c] for r in rows])) for c in layer_columns(header, "grad_norm")]
+    ratios = [float(np.median([r[c] for r in rows])) for c in layer_columns(header, "update_ratio")]
+    kind = "dead" if layer_columns(header, "dead") else "saturated"
+    units = [rows[-1][c] for c in layer_columns(header, kind)]
+    return Measured(epoch, len(grads), grads, ratios, units, kind)
+
+
+def _measured_hints(m: Measured, config: RunConfig, shown: set[str], first: dict) -> list[str]:
+    """The hints from one epoch's measurements (see Measured), each kind once."""
+    out = []
+    epoch = f"in epoch {m.epoch}"
+    if "init" not in shown and first["step"] == 0 and \
+            abs(first["train_loss"] - math.log(10)) > INIT_LOSS_OFF:
+        shown.add("init")
+        out.append(f"Hint: the loss at initialization was {first['train_loss']:.3g}, far from "
+                   f"ln 10 = {math.log(10):.3g}, the loss of a network that guesses each digit "
+                   "with the same probability: the initial weights make confident wrong "
+                   "guesses. Xavier initialization starts near ln 10.")
+    if "vanishing" not in shown and m.layers > 1 and m.grads[-1] > 0 and \
+            m.grads[0] / m.grads[-1] < VANISHING:
+        shown.add("vanishing")
+        out.append(f"Hint: vanishing gradients: {epoch} the first layer's gradient norm "
+                   f"(median {m.grads[0]:.2g}) was {m.grads[-1] / max(m.grads[0], 1e-30):,.0f} "
+                   f"times smaller than the last layer's ({m.grads[-1]:.2g}), so the layers "
+                   "near the input barely learn. ReLU and Xavier initialization keep the "
+                   "gradient's size through the layers.")
+    for i, share in enumerate(m.units, start=1):
+        if f"units-{m.units_kind}" in shown or share < UNIT_SHARE:
+            continue
+        shown.add(f"units-{m.units_kind}")
+        if m.units_kind == "dead":
+            out.append(f"Hint: {100 * share:.0f} % of hidden layer {i}'s ReLU units are dead "
+                       f"(output 0 on every probe image) at the end of epoch {m.epoch}: they "
+                       "pass no gradient back and do not recover. A smaller --learning-rate "
+                       "or Xavier initialization keeps them alive.")
+        else:
+            out.append(f"Hint: {100 * share:.0f} % of hidden layer {i}'s sigmoid units are "
+                       f"saturated (output below 0.02 or above 0.98 on 95 % of the probe "
+                       f"images) at the end of epoch {m.epoch}: their slope is near 0, so "
+                       "they pass almost no gradient back. Xavier initialization, normal "
+                       "normalization or ReLU avoid it.")
+    low, high = UPDATE_BAND
+    if "update-high" not in shown and m.ratios and max(m.ratios) > FAR * high:
+        shown.add("update-high")
+        i = int(np.argmax(m.ratios)) + 1
+        out.append(f"Hint: each step changes layer {i}'s weights by {100 * max(m.ratios):.2g} % "
+                   f"(median update ratio ||dW||/||W|| {epoch}, far above the healthy "
+                   f"{low:g} to {high:g}): the learning rate {config.learning_rate:g} is too "
+                   "high; try a tenth of it.")
+    if "update-low" not in shown and m.ratios and max(m.ratios) < low / FAR:
+        shown.add("update-low")
+        out.append(f"Hint: each step changes the weights by at most {max(m.ratios):.2g} of "
+                   f"their size (median update ratio ||dW||/||W|| {epoch}, far below the "
+                   f"healthy {low:g} to {high:g}): the learning rate {config.learning_rate:g} "
+                   "is too low for this network; a larger --learning-rate or Momentum would "
+                   "learn faster.")
     return out
 
 
@@ -240,17 +342,25 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                 with stop.held():
                     reporter.run_started(writer.path, config, first - 1)
                 options = _train_options(config, data, rng)
+                if writer.dynamics_problem and hasattr(reporter, "note"):
+                    reporter.note(writer.dynamics_problem)
+                recorder = Recorder(net, (data.train.x, data.train.y), data.val.x,
+                                    batch_size=config.batch_size, rows=writer.dynamics,
+                                    l1=options["l1"], l2=options["l2"],
+                                    on_row=getattr(reporter, "dynamics_row", None))
                 for rec in train(net, data, optimizer=optimizer, rng=rng, first_epoch=first,
-                                 progress=progress, **options):
+                                 progress=progress, dynamics=recorder, **options):
                     # Signals wait until the epoch is committed: on disk, the weights, the
                     # optimizer and generator states and the history always agree.
                     with stop.held():
                         writer.commit_epoch(rec.as_row(), net, _state_arrays(optimizer),
-                                            rng.bit_generator.state)
+                                            rng.bit_generator.state,
+                                            (recorder.rows, recorder.columns))
                         if plots and time.monotonic() - last_plot >= PLOT_EVERY:
                             _draw(writer)
                             last_plot = time.monotonic()
-                        reporter.epoch_done(rec.as_row(), writer.record, hints(writer.rows, config, shown))
+                        reporter.epoch_done(rec.as_row(), writer.record,
+                                           hints(writer.rows, config, shown, writer.dynamics))
                         best = writer.record.best
                         if config.patience and rec.epoch - best["epoch"] >= config.patience \
                                 and rec.epoch < config.epochs:
@@ -293,6 +403,9 @@ def _draw(writer: RunWriter, final: bool = False) -> None:
     best = writer.record.best
     plot_history(writer.rows, writer.path, writer.record.config.summary(),
                  best_epoch=best["epoch"] if best else None)
+    if writer.dynamics:
+        from kit.plots import plot_dynamics
+        plot_dynamics(writer.dynamics, writer.path, writer.record.config.summary())
     if final:
         from kit.figures import save_features
         net = Run(writer.path, writer.record).network("last")

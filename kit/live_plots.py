@@ -28,6 +28,7 @@ backends.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,10 +41,19 @@ from matplotlib.transforms import Bbox
 
 from kit import plots
 
-FIGSIZE = (13.0, 4.4)   # three panels side by side: fits a 1366x768 laptop screen at 100 dpi
+# Four panels side by side at 100 dpi: 1220 x 430 pixels. Tk scales a figure by the
+# screen's dots per inch over 96 (measured under Xvfb: 1240 pixels became a 1292-pixel
+# window), so the window is 1271 x 497 with its toolbar: it fits a 1280 x 1024 screen
+# whole, and features.png's window (729 x 518) below it.
+FIGSIZE = (12.2, 4.3)
+TK_SCALE = 100 / 96
+WIDTHS = (1.25, 1, 1, 0.8)   # the loss from step 0 first, the widest; the learning rate least
 # Share of the time since the window opened that updates may take: the issue allows 3 %
 # of the training time; the lines' blit (a few ms) runs whatever the budget says.
 BUDGET = 0.02
+# Seconds between drawings of the in-epoch loss: its points come every 256 steps (a
+# fiftieth of a second for a small network), a blit costs a few milliseconds.
+STEP_EVERY = 0.5
 # Room left past the data on a panel's open side, as a share of the span shown, so that
 # the next epochs' points land inside and need no full redraw.
 HEADROOM = 0.25
@@ -77,6 +87,73 @@ def grown_limits(view: tuple[float, float] | None, low: float, high: float,
     return (float(lo), float(hi))
 
 
+Box = tuple[int, int, int, int]   # a window on screen: x, y (its top left corner), width, height
+
+
+def beside(taken: Sequence[Box], size: tuple[int, int], screen: tuple[int, int]) -> tuple[int, int]:
+    """Where a window of size (width, height) goes on a screen of (width, height) so that it
+    covers none of the windows in taken (the first: the live graphs): right of the last
+    one when it fits, else below the lowest, else where it covers the least of them."""
+    w, h = size
+    sw, sh = screen
+    right = max(x + bw for x, _, bw, _ in taken)
+    low = max(y + bh for _, y, _, bh in taken)
+    first_x, first_y = taken[0][0], taken[0][1]
+    candidates = [(right, first_y), (first_x, low), (sw - w, sh - h), (right, low)]
+
+    def covered(at: tuple[int, int]) -> int:
+        x, y = at
+        return sum(max(0, min(x + w, bx + bw) - max(x, bx)) * max(0, min(y + h, by + bh) - max(y, by))
+                   for bx, by, bw, bh in taken)
+    fitting = [(x, y) for x, y in candidates if x >= 0 and y >= 0 and x + w <= sw and y + h <= sh]
+    if fitting:
+        return min(fitting, key=covered)
+    x, y = min(candidates, key=covered)
+    return max(0, min(x, sw - w)), max(0, min(y, sh - h))
+
+
+def window_box(fig: Figure) -> tuple[Box, tuple[int, int]] | None:
+    """(where fig's window is, with its frame, and the screen's size), or None when its
+    backend cannot say (only Tk and Qt windows are asked)."""
+    window = getattr(getattr(fig.canvas, "manager", None), "window", None)
+    if window is None:
+        return None
+    try:
+        if hasattr(window, "winfo_rootx"):   # Tk
+            window.update_idletasks()
+            w = max(window.winfo_width(), window.winfo_reqwidth())
+            h = max(window.winfo_height(), window.winfo_reqheight())
+            return ((window.winfo_x(), window.winfo_y(), w, h),
+                    (window.winfo_screenwidth(), window.winfo_screenheight()))
+        if hasattr(window, "frameGeometry"):   # Qt
+            g, screen = window.frameGeometry(), window.screen().availableGeometry()
+            return (g.x(), g.y(), g.width(), g.height()), (screen.width(), screen.height())
+    except _window_errors():   # a window closed meanwhile
+        return None
+    return None
+
+
+def move_window(fig: Figure, x: int, y: int) -> None:
+    """Put fig's window's top left corner at (x, y) on screen (Tk and Qt)."""
+    window = getattr(getattr(fig.canvas, "manager", None), "window", None)
+    try:
+        if hasattr(window, "wm_geometry"):
+            window.wm_geometry(f"+{int(x)}+{int(y)}")
+        elif hasattr(window, "move"):
+            window.move(int(x), int(y))
+    except _window_errors():   # placing is a courtesy: a window that refuses stays
+        pass
+
+
+def _window_errors() -> tuple[type[BaseException], ...]:
+    """What Tk (TclError) and Qt (RuntimeError: its window deleted) raise about a window."""
+    try:
+        from tkinter import TclError
+    except ImportError:
+        return (RuntimeError,)
+    return (TclError, RuntimeError)
+
+
 class LiveGraphs:
     """The three graphs of a run's history on fig: accuracy, loss and learning rate.
 
@@ -87,7 +164,8 @@ class LiveGraphs:
     pyplot figure). clock: seconds, for the redraw budget (tests pass their own)."""
 
     def __init__(self, fig: Figure, title: str = "", epochs: int | None = None,
-                 close_window: Callable | None = None, clock: Callable[[], float] = time.perf_counter):
+                 close_window: Callable | None = None, clock: Callable[[], float] = time.perf_counter,
+                 examples: int | None = None):
         self.fig = fig
         self.epochs = epochs
         self.close_window = close_window
@@ -106,14 +184,21 @@ class LiveGraphs:
         self.full_redraws = self.blits = 0
         # One row of three panels, fixed margins: a layout engine would re-run at every
         # full redraw, and panels that shift as tick labels change are hard to read.
-        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.83, wspace=0.24)
+        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.12, top=0.85, wspace=0.32)
         if title:
             fig.suptitle(title)
-        self.acc_ax, self.loss_ax, self.lr_ax = self.axes = tuple(fig.subplots(1, 3))
+        self.step_ax, self.acc_ax, self.loss_ax, self.lr_ax = fig.subplots(
+            1, 4, gridspec_kw={"width_ratios": WIDTHS})
+        self.axes = (self.acc_ax, self.loss_ax, self.lr_ax)   # the per-epoch panels
+        self.panels = (self.step_ax, *self.axes)
+        self.steps: list[tuple[float, float]] = []   # (examples seen, training loss)
+        self.examples = examples
+        self.step_most: float | None = None   # the examples the in-epoch panel reaches
+        self.steps_drawn = -math.inf           # when update_steps last drew
         self.lines: dict[str, Line2D] = {}
         for ax, metric, panel, ylabel in (
                 (self.acc_ax, "accuracy", "Accuracy per epoch", "Accuracy (%)"),
-                (self.loss_ax, "loss", "Loss per epoch", plots.LOSS_LABEL)):
+                (self.loss_ax, "loss", "Loss per epoch", "Mean cross-entropy")):
             for split, (label, colour) in plots.SPLIT_STYLE.items():
                 self.lines[f"{split}_{metric}"], = ax.plot([], [], color=colour, label=label)
             ax.set_title(panel)
@@ -140,9 +225,22 @@ class LiveGraphs:
         self.penalty_lines: dict[str, Line2D] = {}   # made when a penalty is first nonzero
         for ax in self.axes:
             ax.set_xlabel("Epoch")
+        # The training loss from step 0, every 256 steps (dynamics.csv's rows), against the
+        # examples seen on a log scale, so that the first thousand steps take half the panel.
+        self.step_line, = self.step_ax.plot([], [], color="tab:blue", marker=".", markersize=3,
+                                            linewidth=1, label="Training loss")
+        self.step_ax.axhline(plots.LN10, color="0.4", linestyle="--", linewidth=1,
+                             label="ln 10: guessing")
+        self.step_ax.set_title("Training loss from step 0")
+        self.step_ax.set_ylabel("Mean cross-entropy")
+        plots.examples_axis(self.step_ax, examples or 0)
+        self.step_ax.set_xlabel("Examples seen (log)")
+        # Its labels never change: a legend in the background, under the line.
+        self.step_ax.legend(loc="upper right", **LEGEND)
+        for ax in self.panels:
             ax.grid(alpha=0.3)
             for line in ax.lines:
-                line.set_animated(True)
+                line.set_animated(line is not self.step_ax.lines[1])
         # The limits each panel was last given: a panel showing others was zoomed or
         # panned by the learner, and keeps that view (its Home button brings ours back).
         self.views: dict[Axes, tuple] = {}
@@ -153,7 +251,8 @@ class LiveGraphs:
     # ---- opening and closing ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, title: str = "", epochs: int | None = None) -> LiveGraphs | None:
+    def open(cls, title: str = "", epochs: int | None = None,
+             examples: int | None = None) -> LiveGraphs | None:
         """The graphs in a new window, shown at the first update; None when no window can
         open (no display, a backend that draws into files only, no GUI toolkit, a display
         that cannot be reached: plots.show_images tells which)."""
@@ -172,7 +271,29 @@ class LiveGraphs:
         manager = getattr(fig.canvas, "manager", None)
         if manager is not None:
             manager.set_window_title(f"Training: {title}" if title else "Training")
-        return cls(fig, title, epochs, close_window=plt.close)
+        return cls(fig, title, epochs, close_window=plt.close, examples=examples)
+
+    def place_others(self) -> None:
+        """Move every other pyplot window (features.png's, at the end) beside this one, so
+        that none covers the graphs (see beside). Only Tk and Qt windows can be asked
+        where they are; on other backends the window manager places them."""
+        import matplotlib.pyplot as plt
+        ours = window_box(self.fig)
+        if ours is None:
+            return
+        box, screen = ours
+        taken = [box]
+        for number in plt.get_fignums():
+            fig = plt.figure(number)
+            if fig is self.fig:
+                continue
+            theirs = window_box(fig)
+            if theirs is None:
+                continue
+            (_, _, w, h), _ = theirs
+            x, y = beside(taken, (w, h), screen)
+            move_window(fig, x, y)
+            taken.append((x, y, w, h))
 
     def _on_close(self, event=None) -> None:
         self.closed = True
@@ -192,10 +313,15 @@ class LiveGraphs:
             return True
         self.finish()
         import matplotlib.pyplot as plt
+
+        def placed() -> None:
+            self.place_others()
+            if opened is not None:
+                opened()
         try:
             # Our window exists, so show_images finds a display: it opens the PNGs and
             # blocks in plt.show() until every pyplot window (ours too) is closed.
-            plots.show_images(list(images), opened=opened)
+            plots.show_images(list(images), opened=placed)
         except KeyboardInterrupt:
             plt.close("all")
             return False
@@ -212,10 +338,26 @@ class LiveGraphs:
         lines and legends only), or "closed" (the window was closed: nothing to do)."""
         if self.closed:
             return "closed"
-        start = self.clock()
         self.rows, self.best_epoch = list(rows), best_epoch
+        return self._refresh()
+
+    def update_steps(self, points: Sequence[tuple[float, float]]) -> str:
+        """Show the training loss so far inside the epochs: points are (examples seen, loss),
+        one per dynamics.csv row from step 0. Returns as update does, or "waiting" when the
+        last drawing was less than STEP_EVERY ago (the points show at the next one)."""
+        if self.closed:
+            return "closed"
+        self.steps = list(points)
+        now = self.clock()
+        if self.opened_at is not None and now - self.steps_drawn < STEP_EVERY:
+            return "waiting"   # shown at the next update (an epoch's, at the latest)
+        self.steps_drawn = now
+        return self._refresh()
+
+    def _refresh(self) -> str:
+        start = self.clock()
         self._set_lines()
-        views = {ax: self._wanted_view(ax) for ax in self.axes}
+        views = {ax: self._wanted_view(ax) for ax in self.panels}
         if self.opened_at is None:   # opening the window: a one-off, outside the budget
             self._set_views(views)
             self._full_redraw()
@@ -243,7 +385,7 @@ class LiveGraphs:
         self._set_lines(final=True)
         epochs = [r["epoch"] for r in self.rows]
         for ax in self.axes:
-            if self._user_view(ax):
+            if self._user_view(ax) or not epochs:
                 continue
             ax.relim()
             ax.autoscale_view(scalex=False)
@@ -292,7 +434,7 @@ class LiveGraphs:
             # Only the panels, where every animated artist lives: the GUI's copy of the
             # whole figure costs a third more. (Handing it only each panel's part right of
             # the last epoch, three copies, was measured no faster.)
-            canvas.blit(Bbox.union([ax.bbox for ax in self.axes]).padded(1))
+            canvas.blit(Bbox.union([ax.bbox for ax in self.panels]).padded(1))
             self.blits += 1
         canvas.flush_events()   # a resize, a zoom: still answered
 
@@ -304,13 +446,14 @@ class LiveGraphs:
         mislead)."""
         canvas = self.fig.canvas
         blit = getattr(canvas, "supports_blit", False)
-        for ax in self.axes:
+        for ax in self.panels:
             for line in ax.lines:
-                ax.draw_artist(line)
+                if line.get_animated():
+                    ax.draw_artist(line)
             if ax is self.acc_ax and self.best_text.get_visible():
                 self._draw_best_text(blit)
             legend = ax.get_legend()
-            if legend is None:
+            if legend is None or not legend.get_animated():
                 continue
             if ax in self.legend_pixels and ax not in self.legend_stale:
                 canvas.restore_region(self.legend_pixels[ax])
@@ -339,6 +482,7 @@ class LiveGraphs:
         entry, which tells both, and no text."""
         rows, best_epoch = self.rows, self.best_epoch
         epochs = [r["epoch"] for r in rows]
+        self.step_line.set_data([x for x, _ in self.steps], [y for _, y in self.steps])
         for column, line in self.lines.items():
             scale = 100 if column.endswith("accuracy") else 1
             line.set_data(epochs, [scale * r[column] for r in rows])
@@ -389,6 +533,8 @@ class LiveGraphs:
     def _wanted_view(self, ax: Axes) -> tuple | None:
         """(x limits, y limits) the panel should show while training: the epoch axis over
         the planned epochs, the values grown with headroom; None when the learner zoomed."""
+        if ax is self.step_ax:
+            return self._wanted_step_view()
         if self._user_view(ax) or not self.rows:
             return None
         first, last = self.rows[0]["epoch"], self.rows[-1]["epoch"]
@@ -400,7 +546,32 @@ class LiveGraphs:
                             ANCHORS[self.axes.index(ax)])
         return (xlim, ylim)
 
+    def _wanted_step_view(self) -> tuple | None:
+        """The in-epoch panel's limits: examples from 0 to the planned total (or, when it
+        is not known, room for ten times those seen), the loss from 0 to above ln 10."""
+        ax = self.step_ax
+        if self._user_view(ax) or not self.steps:
+            return None
+        seen = max(x for x, _ in self.steps)
+        old = self.views.get(ax)
+        if self.examples:
+            self.step_most = self.examples
+        elif self.step_most is None or seen > self.step_most:
+            self.step_most = max(10 * seen, 10 * plots.EXAMPLES_LINEAR)
+        losses = [y for _, y in self.steps if math.isfinite(y)] or [plots.LN10]
+        ylim = grown_limits(old[1] if old else None, 0.0, max(max(losses), plots.LN10),
+                            (0.0, None))
+        return ((0.0, 1.05 * max(self.step_most, 10 * plots.EXAMPLES_LINEAR)), ylim)
+
     def _set_view(self, ax: Axes, xlim: tuple, ylim: tuple) -> None:
+        if ax is self.step_ax:
+            if ax.get_xlim() != xlim:
+                plots.examples_axis(ax, self.step_most)
+                ax.set_xlabel("Examples seen (log)")
+                ax.set_xlim(xlim)
+            ax.set_ylim(ylim)
+            self.views[ax] = (ax.get_xlim(), ax.get_ylim())
+            return
         if self.views.get(ax, (None,))[0] != xlim:
             plots._epoch_axis(ax, range(int(xlim[0] + 0.5), int(xlim[1] - 0.5) + 1))
         ax.set_ylim(ylim)

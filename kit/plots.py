@@ -6,6 +6,7 @@ wrote blank images), so saving never needs a display.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -180,3 +181,116 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         opened()
     plt.show()
     return None
+
+
+# ---- dynamics.png: inside the epochs ------------------------------------------------------
+
+LN10 = 2.302585092994046   # the loss of a network that gives every digit 1/10
+UPDATE_BAND = (1e-4, 1e-2)   # healthy update ratios ||dW|| / ||W||; 1e-3 the rule of thumb
+EXAMPLES_LINEAR = 1000     # the examples axis is linear below this (so step 0 shows), log above
+
+
+SMOOTH = 9                 # rows in the running median drawn over a noisy per-step measure
+
+
+def examples_axis(ax, most: float) -> None:
+    """Examples seen, from 0 (step 0, before any update) to most on a log scale: symlog,
+    linear below EXAMPLES_LINEAR, ticks at 0 and the powers of ten."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+    ax.set_xscale("symlog", linthresh=EXAMPLES_LINEAR, linscale=0.3)
+    top = max(most, 10 * EXAMPLES_LINEAR)
+    ax.set_xlim(0, top * 1.05)
+    powers = [10.0 ** k for k in range(3, int(math.log10(top)) + 1)]
+    ax.xaxis.set_major_locator(FixedLocator([0.0, *powers]))
+    ax.xaxis.set_minor_locator(FixedLocator([m * p for p in powers for m in range(2, 10)]))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("Examples seen (log scale; 0 = before any update)")
+
+
+def running_median(values: Sequence[float], window: int = SMOOTH) -> list[float]:
+    """Each value's centred running median over window values (NaN ones left out)."""
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    half = window // 2
+    out = []
+    for i in range(len(v)):
+        part = v[max(0, i - half):i + half + 1]
+        part = part[~np.isnan(part)]
+        out.append(float(np.median(part)) if len(part) else math.nan)
+    return out
+
+
+def _noisy_lines(ax, seen, rows, columns, colours, prefix="layer") -> None:
+    """One measure per layer: each step's value faint, its running median solid."""
+    for k, column in enumerate(columns):
+        values = [r[column] for r in rows]
+        colour = colours[k % len(colours)]
+        ax.plot(seen, values, color=colour, linewidth=0.6, alpha=0.3)
+        ax.plot(seen, running_median(values), color=colour, linewidth=1.6,
+                label=f"{prefix} {column.rsplit('_', 1)[1]}")
+
+
+def plot_dynamics(rows: Sequence[dict], folder: Path, title: str = "") -> Path:
+    """dynamics.png of dynamics.csv's rows (dynamics.py): four panels against examples
+    seen: the training loss from step 0 with ln 10 marked, each layer's gradient norm,
+    each layer's update ratio in its healthy band, and each hidden layer's dead (ReLU) or
+    saturated (sigmoid) share of units. Each title says what healthy looks like."""
+    from dynamics import layer_columns
+    header = list(rows[0]) if rows else []
+    seen = [r["examples_seen"] for r in rows]
+    fig = Figure(figsize=(12, 8.5))
+    (loss_ax, grad_ax), (ratio_ax, unit_ax) = fig.subplots(2, 2)
+    colours = [f"C{i}" for i in range(10)]
+
+    loss_ax.plot(seen, [r["train_loss"] for r in rows], color="tab:blue", marker=".",
+                 markersize=3, linewidth=1, label="Training loss (mean since the previous point)")
+    loss_ax.axhline(LN10, color="0.4", linestyle="--", linewidth=1,
+                    label="ln 10 = 2.30: guessing (where step 0 should be)")
+    loss_ax.set_title("Training loss from step 0\nhealthy: starts at ln 10, falls within the "
+                      "first thousands of examples; sick: flat at ln 10", fontsize="medium")
+    loss_ax.set_ylabel("Mean cross-entropy")
+    top = max([LN10] + [r["train_loss"] for r in rows if r["train_loss"] == r["train_loss"]])
+    loss_ax.set_ylim(0, 1.35 * top)   # room above for the legend
+
+    _noisy_lines(grad_ax, seen, rows, layer_columns(header, "grad_norm"), colours)
+    grad_ax.set_yscale("log")
+    grad_ax.set_title("Gradient norm per layer (faint: one step's batch; solid: running median)\nhealthy: "
+                      "layers within ~10x of each other; sick: the first 100x below the last",
+                      fontsize="medium")
+    grad_ax.set_ylabel("||dLoss/dW||")
+
+    _noisy_lines(ratio_ax, seen, rows, layer_columns(header, "update_ratio"), colours)
+    low, high = UPDATE_BAND
+    ratio_ax.axhspan(low, high, color="tab:green", alpha=0.12, label=f"healthy band {low:g} to {high:g}")
+    ratio_ax.axhline(1e-3, color="tab:green", linestyle="--", linewidth=1, label="1e-3 (rule of thumb)")
+    ratio_ax.set_yscale("log")
+    ratio_ax.set_title("Update ratio ||dW|| / ||W|| of one step per layer\nhealthy: near 1e-3; "
+                       "above 1e-2: learning rate too high; below 1e-4: too low", fontsize="medium")
+    ratio_ax.set_ylabel("||dW|| / ||W||")
+
+    kind = "dead" if layer_columns(header, "dead") else "saturated"
+    unit_columns = layer_columns(header, kind)
+    for k, column in enumerate(unit_columns):
+        unit_ax.plot(seen, [100 * r[column] for r in rows], color=colours[k % 10], linewidth=1,
+                     label=f"hidden layer {column.rsplit('_', 1)[1]}")
+    unit_ax.set_ylim(-3, 103)
+    unit_ax.set_ylabel(f"{kind.capitalize()} units (%)")
+    if kind == "dead":
+        what = "Dead ReLU units (0 on every probe image)"
+    else:
+        what = "Saturated sigmoid units (<0.02 or >0.98 on 95 % of probe images)"
+    unit_ax.set_title(f"{what}\nhealthy: near 0 %; sick: a large share, which learns no more",
+                      fontsize="medium")
+    if not unit_columns:
+        unit_ax.text(0.5, 0.5, "no hidden layer", transform=unit_ax.transAxes, ha="center",
+                     va="center", color="0.4")
+
+    for ax in (loss_ax, grad_ax, ratio_ax, unit_ax):
+        examples_axis(ax, max(seen, default=0))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", loc="upper right" if ax is loss_ax else "best")
+    if title:
+        fig.suptitle(f"Inside the epochs: {title}")
+    fig.tight_layout()
+    return save_figure(fig, folder / "dynamics.png")

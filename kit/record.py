@@ -6,10 +6,12 @@ A run folder (saved_files/<name>/) holds:
                               split sizes, package versions, the last and the best epoch
     checkpoints/epoch-0040/   one committed epoch: weights_1.csv ..., biases_1.csv ...,
                               optimizer.npz (its state), rng.json (the generator's state),
-                              history.csv (every row up to that epoch)
+                              history.csv (every row up to that epoch),
+                              dynamics.csv (every in-epoch row up to its end, dynamics.py)
     checkpoints/epoch-0037/   the best validation-accuracy epoch's, when it is not the last
     history.csv               a copy of the last checkpoint's history, for people
-    accuracy.png, loss.png, learning_rate.png, features.png
+    dynamics.csv              the same for its dynamics (runs saved before it have none)
+    accuracy.png, loss.png, learning_rate.png, dynamics.png, features.png
 
 An epoch commits as a unit: its checkpoint folder is written under a temporary
 name, renamed into place, and then run.json is replaced by a rename that names
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from dynamics import DynamicsError, columns, parse_dynamics
 from kit.config import Normalization, RunConfig, RunError
 from kit.fsutil import is_locked
 from network import Network, ParameterFileError
@@ -48,7 +51,8 @@ LEGACY_RECORD = "config.json"
 
 # The figures training writes into a run folder (plots.plot_history, figures.save_features),
 # in the order a person reads them; other scripts never replace one of them.
-GRAPHS = ("accuracy.png", "loss.png", "learning_rate.png", "features.png")
+GRAPHS = ("accuracy.png", "loss.png", "learning_rate.png", "dynamics.png", "features.png")
+DYNAMICS = "dynamics.csv"
 
 
 def kit_figure(name: str) -> bool:
@@ -386,6 +390,32 @@ class Run:
         if len(rows) != self.record.epochs_completed:
             raise RunError(f"{self.path}: history.csv holds {len(rows)} epochs, the record "
                            f"{self.record.epochs_completed}")
+        return rows
+
+    def dynamics(self, limit: int | None = None) -> list[dict] | None:
+        """dynamics.csv's rows up to the last committed epoch (the first `limit` of them),
+        or None when the run has none (saved before they were recorded). RunError naming
+        the file when it is damaged."""
+        if self.record.last is None or self.legacy:
+            return None
+        path = self.path / self.record.last["checkpoint"] / DYNAMICS
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read() if limit is None else "".join(
+                    line for _, line in zip(range(limit + 1), f))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as err:
+            raise RunError(f"{path}: unreadable ({getattr(err, 'strerror', None) or err})") from None
+        try:
+            header, rows = parse_dynamics(text)
+        except DynamicsError as err:
+            raise RunError(f"{path}: damaged ({err})") from None
+        if header != columns(self.config.layer_sizes, self.config.activation or "relu"):
+            raise RunError(f"{path}: damaged (its columns are not those of this run's layers)")
+        if limit is None and rows and rows[-1]["epoch"] != self.record.epochs_completed:
+            raise RunError(f"{path}: damaged (its last row is of epoch {rows[-1]['epoch']}, "
+                           f"the record's last epoch {self.record.epochs_completed})")
         return rows
 
     def training_state(self) -> tuple[dict, dict]:

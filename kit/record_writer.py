@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dynamics import dynamics_text
 from kit.config import Normalization, RunConfig, RunError
 from kit.fsutil import RunLock, atomic_write_text, fsync_dir, fsync_file, write_json, write_synced
-from kit.record import RECORD, STATUSES, Run, RunRecord, check_run_name, checkpoint_name, history_text, now
+from kit.record import DYNAMICS, RECORD, STATUSES, Run, RunRecord, check_run_name, checkpoint_name, history_text, now
 from network import Network
 from training import HISTORY_COLUMNS
 
@@ -36,6 +37,8 @@ class RunWriter:
         self.path = Path(run_dir)
         self.record = record
         self.rows = rows
+        self.dynamics: list[dict] = []       # dynamics.csv's committed rows
+        self.dynamics_problem: str | None = None   # why a resumed run's could not be read
         self._lock = lock
 
     @classmethod
@@ -112,6 +115,11 @@ class RunWriter:
         rows = run.history()
         record = replace(run.record, config=config, status="running", ended=None)
         writer = cls(run.path, record, rows, lock)
+        try:
+            writer.dynamics = run.dynamics() or []
+        except RunError as err:   # the weights and states are sound: train on, say so
+            writer.dynamics_problem = (f"{err}; dynamics.csv restarts with epoch "
+                                       f"{record.epochs_completed + 1}")
         writer._remove_stale_checkpoints()
         for stale in run.path.glob(".*.tmp"):  # a killed writer's half-written run.json or history.csv
             with contextlib.suppress(OSError):
@@ -119,10 +127,12 @@ class RunWriter:
         writer._write_record()
         return writer
 
-    def commit_epoch(self, row: dict, net: Network, optimizer_state: dict, rng_state: dict) -> None:
+    def commit_epoch(self, row: dict, net: Network, optimizer_state: dict, rng_state: dict,
+                     dynamics: tuple[list[dict], tuple[str, ...]] | None = None) -> None:
         """Commit one epoch: its checkpoint folder, then the record naming it (the commit point).
 
-        row: the epoch's history row (HISTORY_COLUMNS). Afterwards the checkpoints that
+        row: the epoch's history row (HISTORY_COLUMNS); dynamics: (rows, header) of
+        dynamics.csv up to this epoch's end, or None (then there is none). Afterwards the checkpoints that
         are neither the last nor the best are removed, and history.csv is refreshed."""
         rows = self.rows + [dict(row)]
         epoch = int(row["epoch"])
@@ -136,6 +146,9 @@ class RunWriter:
             write_synced(partial / "optimizer.npz", buf.getvalue())
             write_synced(partial / "rng.json", (json.dumps(rng_state) + "\n").encode())
             write_synced(partial / "history.csv", history_text(rows).encode())
+            if dynamics is not None:
+                dynamics_csv = dynamics_text(*dynamics)
+                write_synced(partial / DYNAMICS, dynamics_csv.encode())
             for f in partial.iterdir():
                 if f.name.startswith(("weights_", "biases_")):
                     fsync_file(f)
@@ -156,9 +169,13 @@ class RunWriter:
                          train_seconds=self.record.train_seconds + float(row["seconds"]))
         self._write_record(record)  # the commit point
         self.record, self.rows = record, rows
+        if dynamics is not None:
+            self.dynamics = list(dynamics[0])
         self._remove_stale_checkpoints()
         with contextlib.suppress(OSError):
             atomic_write_text(self.path / "history.csv", history_text(rows))
+            if dynamics is not None:
+                atomic_write_text(self.path / DYNAMICS, dynamics_csv)
 
     def finish(self, status: str) -> None:
         """Record how the run ended (its end time with it)."""

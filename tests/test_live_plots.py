@@ -207,8 +207,9 @@ def test_blit_shows_new_lines_and_matches_a_full_drawing():
     # pixels hold what was under their frame's antialiased rim when they were drawn.
     rows_, cols = np.nonzero((drawn != blitted).any(axis=2))
     height = drawn.shape[0]
-    boxes = [ax.get_legend().get_window_extent().padded(2) for ax in g.axes]
-    boxes.append(g.best_text.get_bbox_patch().get_window_extent().padded(2))
+    # (3 pixels: the kept pixels' box is the padded one rounded outwards to whole pixels.)
+    boxes = [ax.get_legend().get_window_extent().padded(3) for ax in g.axes]
+    boxes.append(g.best_text.get_bbox_patch().get_window_extent().padded(3))
     for y, x in zip(height - rows_, cols):
         assert any(box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1 for box in boxes), (x, y)
     g2 = graphs(12)
@@ -366,3 +367,148 @@ def test_window_under_xvfb(xvfb):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "full", "blit", "blit", "blit", "blit"]
+
+
+# ---- the loss from step 0, the window's size and the features window's place ---------------
+
+def test_window_fits_a_1280x1024_screen_whole():
+    """The figure in pixels (Agg, 100 dpi), as Tk scales it, fits 1280 pixels across with
+    its toolbar's height to spare below 1024 for features.png's window (7 x 4.5 inches);
+    and everything drawn, titles and labels included, lies inside the figure."""
+    g = graphs(40)
+    feed(g, rows_for(40, l1=0.001))
+    g.update_steps([(1024.0 * k, 2.3 / (1 + k)) for k in range(200)])
+    for stage in ("training", "final"):
+        if stage == "final":
+            g.finish()
+        g.fig.canvas.draw()
+        width, height = g.fig.canvas.get_width_height()
+        assert (width, height) == (1220, 430)
+        assert width * live_plots.TK_SCALE <= 1280
+        toolbar = 50   # measured under Xvfb: a 430-pixel figure makes a 498-pixel window
+        assert (height * live_plots.TK_SCALE + toolbar) + (450 * live_plots.TK_SCALE + toolbar) <= 1024
+        drawn = g.fig.get_tightbbox(g.fig.canvas.get_renderer())
+        inches = g.fig.get_size_inches()
+        assert drawn.x0 >= 0 and drawn.y0 >= 0, (stage, drawn)
+        assert drawn.x1 <= inches[0] and drawn.y1 <= inches[1], (stage, drawn)
+
+
+def test_loss_from_step_0_grows_point_by_point():
+    clock = Clock()
+    g = graphs(10, clock)
+    points = [(0.0, math.log(10))] + [(1024.0 * k, 2.3 / (1 + k / 4)) for k in range(1, 60)]
+    how = []
+    for n in range(1, len(points) + 1):
+        clock.now += live_plots.STEP_EVERY
+        how.append(g.update_steps(points[:n]))
+        xs, ys = g.step_line.get_data()
+        assert list(xs) == [x for x, _ in points[:n]] and list(ys) == [y for _, y in points[:n]]
+        low, high = g.step_ax.get_ylim()
+        assert low <= 0 and max(ys) <= high and math.log(10) <= high
+        assert g.step_ax.get_xlim()[0] == 0 and max(xs) <= g.step_ax.get_xlim()[1]
+    assert how[0] == "full" and how.count("full") <= 3 and "blit" in how
+    assert g.step_ax.get_xscale() == "symlog"
+    # within STEP_EVERY of the last drawing: kept for the next one, not drawn
+    assert g.update_steps(points + [(1e5, 0.1)]) == "waiting"
+    assert len(g.step_line.get_xdata()) == len(points)
+    g.update(rows_for(1), 1)             # the epoch's update draws the points held back
+    assert len(g.step_line.get_xdata()) == len(points) + 1
+
+
+def test_loss_from_step_0_reaches_the_planned_examples():
+    g = LiveGraphs(Figure(figsize=live_plots.FIGSIZE), "x", epochs=5, clock=Clock(),
+                   examples=5 * 58_000)
+    FigureCanvasAgg(g.fig)
+    g.update_steps([(0.0, 2.3), (1024.0, 1.2)])
+    assert g.step_ax.get_xlim() == (0.0, 1.05 * 5 * 58_000)
+
+
+def test_blitted_steps_match_a_full_drawing():
+    clock = Clock()
+    g = graphs(10, clock)
+    points = [(1024.0 * k, 2.3 / (1 + k / 4)) for k in range(40)]
+    for n in range(1, 41):
+        clock.now += live_plots.STEP_EVERY
+        last = g.update_steps(points[:n])
+    assert last == "blit"
+    blitted = pixels(g)
+    g.fig.canvas.draw()
+    box = g.step_ax.bbox
+    height = blitted.shape[0]
+    part = (slice(int(height - box.y1), int(height - box.y0)), slice(int(box.x0), int(box.x1)))
+    assert np.array_equal(pixels(g)[part], blitted[part])
+
+
+def test_beside_puts_a_window_where_it_covers_none():
+    screen = (1280, 1024)
+    live = (0, 0, 1271, 498)
+    assert live_plots.beside([live], (729, 518), screen) == (0, 498)        # below
+    assert live_plots.beside([(0, 0, 500, 400)], (600, 500), screen) == (500, 0)   # right
+    # too large to stand clear: the corner that covers the least, on the screen
+    x, y = live_plots.beside([live], (900, 700), screen)
+    assert (x, y) == (380, 324) and x + 900 <= 1280 and y + 700 <= 1024
+    # a second window goes beside the first two
+    x, y = live_plots.beside([(0, 0, 600, 400), (600, 0, 600, 400)], (600, 400), screen)
+    assert (x, y) == (0, 400)
+
+
+PLACE_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {tests!r})
+    import matplotlib.pyplot as plt
+    from kit.live_plots import LiveGraphs, window_box
+    from test_live_plots import rows_for, best_of
+    g = LiveGraphs.open("2h-relu-momentum-normal-xavier", epochs=10, examples=580000)
+    rows = rows_for(3)
+    for n in range(1, 4):
+        g.update_steps([(1024.0 * k, 2.3 / (1 + k)) for k in range(20 * n)])
+        g.update(rows[:n], best_of(rows[:n]))
+    boxes = []
+    def opened():
+        window = g.fig.canvas.manager.window
+        def measure():
+            boxes.extend(window_box(plt.figure(n)) for n in plt.get_fignums())
+            plt.close("all")
+        window.after(500, measure)
+    from pathlib import Path
+    g.keep_open([Path({image!r})], opened=opened)
+    print(boxes)
+""")
+
+
+@pytest.mark.slow
+def test_window_and_features_fit_a_1280x1024_screen_under_xvfb(tmp_path):
+    """Under Xvfb at 1280 x 1024 (no window manager): the graphs' window fits whole, and
+    the window of features.png, opened at the end, stands below it, covering none of it."""
+    pytest.importorskip("tkinter")
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed")
+    server = subprocess.Popen(["Xvfb", ":96", "-screen", "0", "1280x1024x24"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if Path("/tmp/.X11-unix/X96").exists():
+                break
+            if server.poll() is not None:
+                pytest.skip("Xvfb :96 did not start (display in use?)")
+            time.sleep(0.1)
+        image = tmp_path / "features.png"
+        fig = Figure(figsize=(7, 4.5))
+        fig.add_subplot().plot([0, 1])
+        fig.savefig(image)
+        env = dict(os.environ, DISPLAY=":96", MPLBACKEND="TkAgg")
+        script = PLACE_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), image=str(image))
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert done.returncode == 0, done.stderr
+    (live, screen), (features, _) = eval(done.stdout.strip())
+    assert screen == (1280, 1024)
+    for x, y, w, h in (live, features):
+        assert 0 <= x and 0 <= y and x + w <= 1280 and y + h <= 1024, (live, features)
+    lx, ly, lw, lh = live
+    fx, fy, fw, fh = features
+    assert fx >= lx + lw or fy >= ly + lh, (live, features)   # beside or below: not over it

@@ -20,8 +20,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from tqdm import tqdm
 
-from dynamics import Recorder
 from kit.augment import Augmenter
+from kit.dynamics import Recorder
 from network import Network, reference_backprop, softmax_cross_entropy
 
 # Steps whose examples are gathered into one contiguous block at a time: the
@@ -124,7 +124,7 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     a hidden unit, masks drawn from rng each step; augment: moves each block of
     training images after it is gathered (x itself is never changed).
     watch: measures the last step of every block of BLOCK_STEPS steps (its gradient and
-    update) and records a row after it (see dynamics.py); epoch numbers its rows.
+    update) and records a row after it (see kit/dynamics.py); epoch numbers its rows.
     The last partial batch is dropped (58,000 / 4 = 14,500 steps exactly).
     Returns the mean training loss of the epoch's steps (cross-entropy only,
     with the dropout masks and augmented images the steps trained on).

@@ -40,7 +40,7 @@ from network import Network
 from optim import make_optimizer
 from training import train_epoch
 try:  # a revision that records dynamics.csv trains with its recorder, as a run does
-    from dynamics import Recorder
+    from kit.dynamics import Recorder
 except ImportError:
     Recorder = None
 data = mnist_loader.load_data("simple", np.random.default_rng(0),
@@ -135,7 +135,7 @@ def main() -> None:
     print(f"A = {names[0]}, B = {names[1]}; median of {args.rounds} epochs each, alternated; "
           f"{args.clock} time")
     print()
-    print("(a revision with dynamics.py trains with its recorder; probe: the unit statistics it")
+    print("(a revision with kit/dynamics.py trains with its recorder; probe: the unit statistics it")
     print("computes after the epoch, beside the evaluation, not in the timed epoch)")
     print()
     print("| network | optimizer | A ms / epoch | B ms / epoch | B / A | per-round B / A | same val acc "

@@ -24,7 +24,7 @@ from kit.record import LEGACY_RECORD, RECORD, Run, best_row
 from training import HISTORY_COLUMNS
 
 METRICS = HISTORY_COLUMNS[1:]        # every history column but the epoch itself
-# dynamics.csv's columns (dynamics.py), drawn against examples seen: those of every run,
+# dynamics.csv's columns (kit/dynamics.py), drawn against examples seen: those of every run,
 # each layer's (name_i), and "dynamics." before a name history.csv has too (train_loss).
 DYNAMICS_PREFIX = "dynamics."
 DYNAMICS_FIXED = ("learning_rate", "train_loss", "train_accuracy")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import mnist_loader
-from dynamics import Recorder
 from kit.config import Normalization, RunConfig, RunError
+from kit.dynamics import Recorder
 from kit.record import Run, RunRecord, best_row, now, package_versions
 from kit.record_writer import RunWriter
 from kit.signals import Interrupted, StopSignals
@@ -61,7 +61,7 @@ def hints(rows: list[dict], config: RunConfig, shown: set[str],
           dynamics: list[dict] | None = None) -> list[str]:
     """Short lines a learner would want after the last epoch of rows; each kind once
     (its key is added to shown). None when all is well. dynamics: dynamics.csv's rows up
-    to that epoch (see dynamics.py), whose measurements the hints quote."""
+    to that epoch (see kit/dynamics.py), whose measurements the hints quote."""
     out = []
     last = rows[-1]
     measured = _epoch_measurements(dynamics or [], last["epoch"])
@@ -126,7 +126,7 @@ class Measured:
 
 def _epoch_measurements(dynamics: list[dict], epoch: int) -> Measured | None:
     """The medians of epoch's rows of dynamics, or None when it has none."""
-    from dynamics import layer_columns
+    from kit.dynamics import layer_columns
     rows = [r for r in dynamics if r["epoch"] == epoch]
     if not rows:
         return None

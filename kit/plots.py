@@ -231,11 +231,11 @@ def _noisy_lines(ax, seen, rows, columns, colours, prefix="layer") -> None:
 
 
 def plot_dynamics(rows: Sequence[dict], folder: Path, title: str = "") -> Path:
-    """dynamics.png of dynamics.csv's rows (dynamics.py): four panels against examples
+    """dynamics.png of dynamics.csv's rows (kit/dynamics.py): four panels against examples
     seen: the training loss from step 0 with ln 10 marked, each layer's gradient norm,
     each layer's update ratio in its healthy band, and each hidden layer's dead (ReLU) or
     saturated (sigmoid) share of units. Each title says what healthy looks like."""
-    from dynamics import layer_columns
+    from kit.dynamics import layer_columns
     header = list(rows[0]) if rows else []
     seen = [r["examples_seen"] for r in rows]
     fig = Figure(figsize=(12, 8.5))

@@ -7,7 +7,7 @@ A run folder (saved_files/<name>/) holds:
     checkpoints/epoch-0040/   one committed epoch: weights_1.csv ..., biases_1.csv ...,
                               optimizer.npz (its state), rng.json (the generator's state),
                               history.csv (every row up to that epoch),
-                              dynamics.csv (every in-epoch row up to its end, dynamics.py)
+                              dynamics.csv (every in-epoch row up to its end, kit/dynamics.py)
     checkpoints/epoch-0037/   the best validation-accuracy epoch's, when it is not the last
     history.csv               a copy of the last checkpoint's history, for people
     dynamics.csv              the same for its dynamics (runs saved before it have none)
@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from dynamics import DynamicsError, columns, parse_dynamics
 from kit.config import Normalization, RunConfig, RunError
+from kit.dynamics import DynamicsError, columns, parse_dynamics
 from kit.fsutil import is_locked
 from network import Network, ParameterFileError
 from training import HISTORY_COLUMNS

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics import dynamics_text
 from kit.config import Normalization, RunConfig, RunError
+from kit.dynamics import dynamics_text
 from kit.fsutil import RunLock, atomic_write_text, fsync_dir, fsync_file, write_json, write_synced
 from kit.record import DYNAMICS, RECORD, STATUSES, Run, RunRecord, check_run_name, checkpoint_name, history_text, now
 from network import Network

@@ -1,4 +1,4 @@
-"""dynamics.py and dynamics.csv: each measurement against an independent computation
+"""kit/dynamics.py and dynamics.csv: each measurement against an independent computation
 (reference_backprop's gradient, a hand count of dead and saturated units, the network's
 own loss on the probe), the measured hints on real runs, exact resume after a SIGKILL,
 old and damaged runs, and dynamics.png."""
@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dynamics
 import mnist_loader
 import optim
 import training
-from kit import lifecycle
+from kit import dynamics, lifecycle
 from kit.comparison import find_runs, table_row
 from kit.config import RunConfig, RunError
 from kit.record import RECORD, Run

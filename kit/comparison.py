@@ -151,7 +151,10 @@ def line_colours(n: int) -> list | None:
         return None
     if n <= 20:
         return [colormaps["tab20"](i) for i in range(n)]
-    return [colormaps["turbo"](i / (n - 1)) for i in range(n)]
+    from matplotlib.colors import LinearSegmentedColormap
+    # Interpolated to n entries of its own: turbo itself holds only 256 colours.
+    turbo = LinearSegmentedColormap.from_list("turbo-n", colormaps["turbo"].colors, N=n)
+    return [turbo(i) for i in range(n)]
 
 
 def plot_groups(groups: Sequence[Group], metric: str, title: str,

@@ -4,6 +4,7 @@ either), fsync of files and folders, and the lock that keeps two writers out of 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -40,6 +41,18 @@ def link_within(root: Path, path: Path) -> Path | None:
         if current.is_symlink():
             return current
     return None
+
+
+def io_reason(err: OSError, run_dir) -> str:
+    """What an I/O error while writing run_dir means, in words that name its real cause."""
+    where = err.filename or run_dir
+    what = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"cannot write {where} ({what}): the disk is full; free some space on it"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {where} ({what}): the folder is not writable; check the "
+                f"permissions of {run_dir} (or whether its disk is mounted read-only)")
+    return f"cannot write {where} ({what}); check the disk and the permissions of {run_dir}"
 
 
 # ---- atomic files -----------------------------------------------------------------------

@@ -8,7 +8,6 @@ nothing itself, and tells a `Reporter` what happens, so each caller shows it its
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import time
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ import numpy as np
 
 import mnist_loader
 from kit.config import Normalization, RunConfig, RunError
+from kit.fsutil import io_reason
 from kit.record import Run, RunRecord, best_row, now, package_versions
 from kit.record_writer import RunWriter
 from kit.signals import Interrupted, StopSignals
@@ -283,17 +283,6 @@ def check_same_data(run: Run, data) -> None:
                        f"{', '.join(differ)} hold{'s' if len(differ) == 1 else ''} other data; "
                        "resume it with --data-dir naming the original files' folder")
 
-
-def io_reason(err: OSError, run_dir: Path) -> str:
-    """What an I/O error while writing run_dir means, in words that name its real cause."""
-    where = err.filename or run_dir
-    what = err.strerror or str(err)
-    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return f"cannot write {where} ({what}): the disk is full; free some space on it"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write {where} ({what}): the folder is not writable; check the "
-                f"permissions of {run_dir} (or whether its disk is mounted read-only)")
-    return f"cannot write {where} ({what}); check the disk and the permissions of {run_dir}"
 
 
 def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, progress: bool,

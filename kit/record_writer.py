@@ -18,7 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from kit.config import Normalization, RunConfig, RunError
-from kit.fsutil import RunLock, atomic_write_text, fsync_dir, fsync_file, link_within, write_json, write_synced
+from kit.fsutil import (
+    RunLock,
+    atomic_write_text,
+    fsync_dir,
+    fsync_file,
+    io_reason,
+    link_within,
+    write_json,
+    write_synced,
+)
 from kit.record import (
     RECORD,
     STATUSES,
@@ -124,8 +133,7 @@ class RunWriter:
         try:
             got = lock.acquire()
         except OSError as err:
-            raise RunError(f"cannot write {run_dir} ({err.strerror or err}); check the disk and "
-                           "its permissions") from None
+            raise RunError(f"{io_reason(err, run_dir)}; the run is unchanged") from None
         if not got:
             raise RunError(f"{run_dir} is being written by a running train.py; wait for it to "
                            "end (or stop it) before resuming")
@@ -171,6 +179,7 @@ class RunWriter:
         rows = self.rows + [dict(row)]
         epoch = int(row["epoch"])
         final = self.path / checkpoint_name(epoch)
+        check_own_files(self.path, [final.parent, final])  # writes stay inside this run
         final.parent.mkdir(exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".epoch-{epoch:04d}.", suffix=".partial"))
         try:

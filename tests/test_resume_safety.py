@@ -208,6 +208,25 @@ def test_a_full_disk_keeps_the_run_resumable(leave, small_disk, mnist_dir):
     _check_whole(run_dir, 3)
 
 
+@hostile
+def test_a_read_only_disk_is_named_and_the_run_resumes_once_writable(small_disk, mnist_dir):
+    env = child_env(mnist_dir)
+    run_dir = _train(small_disk, "run", env, epochs=1)
+    before = snapshot(run_dir)
+    remount = ["mount", "-o", "remount,ro", str(small_disk)]
+    assert subprocess.run(remount, capture_output=True).returncode == 0
+    try:
+        proc = run_train(["--resume", run_dir, "--epochs", "2", "--no-show"], env=env)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], capture_output=True)
+    line = assert_fails(proc, 2, "Read-only file system", str(run_dir))
+    assert "learning" not in line
+    assert snapshot(run_dir) == before
+    proc = run_train(["--resume", run_dir, "--epochs", "2", "--no-show"], env=env)
+    assert proc.returncode == 0, show(proc)
+    _check_whole(run_dir, 2)
+
+
 # ---- 8. the files people open in a spreadsheet --------------------------------------------
 
 @hostile

@@ -46,7 +46,7 @@ from kit.comparison import (
     table_row,
 )
 from kit.config import RunError
-from kit.record import Run, kit_figure
+from kit.record import LEGACY_RECORD, RECORD, Run, kit_figure
 from kit.signals import OutputLost
 
 HERE = Path(__file__).resolve().parent
@@ -167,9 +167,15 @@ def expand(patterns: Sequence[str], runs_dir: Path) -> tuple[list[Path], str | N
 
 
 def _matches(pattern: str) -> list[Path]:
-    if Path(pattern).is_dir():
-        return [Path(pattern)]
-    return [Path(m) for m in sorted(glob.glob(pattern, recursive=True)) if Path(m).is_dir()]
+    """The folders pattern names; a run's record file (run.json, config.json) names its run."""
+    found = []
+    for m in [pattern] if Path(pattern).exists() else sorted(glob.glob(pattern, recursive=True)):
+        path = Path(m)
+        if path.is_dir():
+            found.append(path)
+        elif path.name in (RECORD, LEGACY_RECORD) and path.is_file():
+            found.append(path.parent)
+    return found
 
 
 def show_graph(args, out: Output) -> int:

@@ -62,6 +62,7 @@ class LoadedRun:
     pixel_range: tuple[float, float]
     recorded_accuracy: float | None
     load_test_set: Callable      # (data_dir) -> mnist_loader.Split, normalized as the run's
+    data: dict | None = None     # what the run trained on (RunRecord.data): fingerprints, folder
 
     @property
     def name(self) -> str:
@@ -92,7 +93,8 @@ def open_run(args: argparse.Namespace) -> LoadedRun:
         net=net, normalize=norm.apply, pixel_range=norm.pixel_range(),
         recorded_accuracy=entry.get("test_accuracy"),
         load_test_set=lambda data_dir: mnist_loader.load_test_set(norm.kind, norm.mean, norm.std,
-                                                                  data_dir=data_dir))
+                                                                  data_dir=data_dir),
+        data=run.record.data)
 
 
 # ---- scoring ---------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     t0 = time.perf_counter()
     scores = score(loaded.net, test.x, test.y)
     seconds = time.perf_counter() - t0
-    report(out, loaded, scores, seconds)
+    report(out, loaded, scores, seconds, test)
 
     pictures = figures.as_pictures(test.x, loaded.pixel_range)
     if args.confusion:
@@ -278,13 +280,26 @@ def run(args: argparse.Namespace, out: Output) -> int:
     return save_output(out, fig, args, loaded.path / default, images)
 
 
-def report(out: Output, loaded: LoadedRun, scores: Scores, seconds: float) -> None:
+def other_t10k(loaded: LoadedRun, test) -> list[str]:
+    """The t10k files whose fingerprint differs from the one the run recorded (none when
+    the run recorded none, saved before fingerprints were)."""
+    recorded = (loaded.data or {}).get("fingerprint") or {}
+    now = getattr(test, "fingerprint", None) or {}
+    return [mnist_loader.FILE_NAMES[k] for k in now if k in recorded and recorded[k] != now[k]]
+
+
+def report(out: Output, loaded: LoadedRun, scores: Scores, seconds: float, test=None) -> None:
     """The printed report: accuracy, the run and its weights, per-digit table, confusion matrix."""
     out.say(accuracy_line(scores))
     out.say(f"Run: {out.path(loaded.path)} ({loaded.summary}, {loaded.status}); {loaded.weights}; "
           f"scored in {1000 * seconds:.0f} ms")
     recorded = loaded.recorded_accuracy
-    if recorded is not None and round(recorded * len(scores.labels)) != scores.right:
+    differ = other_t10k(loaded, test) if test is not None else []
+    if differ:
+        out.say(out.wrap(f"Note: {' and '.join(differ)} in {out.path(test.folder)} are not the files "
+                         f"the run was trained with (in {loaded.data.get('folder', 'another folder')}); "
+                         "this accuracy is on other test images than the one it recorded."))
+    elif recorded is not None and round(recorded * len(scores.labels)) != scores.right:
         out.say(f"Note: the run recorded {100 * recorded:.2f} % on these images when it was trained; "
               "its weights or the MNIST files have changed since.")
     out.say()

@@ -371,11 +371,11 @@ class TerminalReporter:
         if self.live is not None:
             self.live.update_steps(self.steps)
 
-    def note(self, text: str) -> None:
-        self.out.say(self.out.wrap(f"Note: {text}", indent="  "))
-
     def status_written(self, status: str) -> None:
         pass
+
+    def note(self, text: str) -> None:
+        self.out.say(self.out.wrap(text, indent="  "))
 
 
 def closing_lines(outcome, out: Output) -> None:
@@ -563,7 +563,9 @@ def finish(outcome, args, out: Output, live=None) -> int:
             out.error(f"stopped: {outcome.reason}; keeping the {len(outcome.rows)} epoch(s) before "
                       "it. Try a smaller --learning-rate (or --decay-factor).")
         elif outcome.status == "failed":
-            out.error(outcome.reason)
+            n = len(outcome.rows)
+            out.error(f"{outcome.reason}; the {n} committed epoch{'s are' if n != 1 else ' is'} "
+                      f"kept, and once that is fixed: python train.py --resume {out.path(outcome.run_dir)}")
             return outcome.exit_code
         if outcome.status == "interrupted" and out.lost:
             # Standard output failed mid-run: trainer stopped the run as if interrupted.

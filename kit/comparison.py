@@ -174,9 +174,27 @@ def group_band(histories: Sequence[Sequence[dict]], metric: str
     return epochs, np.nanmean(table, axis=0), np.nanmin(table, axis=0), np.nanmax(table, axis=0)
 
 
+MAX_LEGEND = 30  # legend lines below a graph; more runs are counted in one last line
+
+
 def figure_size(n_entries: int) -> tuple[float, float]:
-    """Width and height (inches) that leave the plot its size beside a legend of n entries below."""
-    return 9.0, 5.0 + 0.25 * n_entries
+    """Width and height (inches) that leave the plot its size beside a legend of n entries
+    below, at most MAX_LEGEND of them: 500 runs make a graph 12.5 inches tall, not 130."""
+    return 9.0, 5.0 + 0.25 * min(n_entries, MAX_LEGEND)
+
+
+def line_colours(n: int) -> list | None:
+    """n colours, all different: None (matplotlib's cycle of 10) for up to 10 lines, then
+    tab20, then evenly spaced along a perceptually ordered map (turbo)."""
+    from matplotlib import colormaps
+    if n <= 10:
+        return None
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    from matplotlib.colors import LinearSegmentedColormap
+    # Interpolated to n entries of its own: turbo itself holds only 256 colours.
+    turbo = LinearSegmentedColormap.from_list("turbo-n", colormaps["turbo"].colors, N=n)
+    return [turbo(i) for i in range(n)]
 
 
 def plot_groups(groups: Sequence[Group], metric: str, title: str,
@@ -196,14 +214,18 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
     longest = max((len(h) for g in groups for h in g.histories), default=0)
     marker = dict(marker="o", markersize=3) if longest <= 30 else {}
     column = dynamics_column(metric)
-    for group in groups:
-        style = {"linewidth": 1.6, **marker, **group.style}
+    colours = line_colours(len(groups))
+    for i, group in enumerate(groups):
+        style = {"linewidth": 1.6, **marker, **({"color": colours[i]} if colours else {}),
+                 **group.style}
+        if i >= MAX_LEGEND - 1 and len(groups) > MAX_LEGEND:
+            style["label"] = "_nolegend_"  # counted in the legend's last line instead
         if len(group.histories) == 1:
             epochs, values = metric_values(group.histories[0], metric)
-            ax.plot(epochs, values, label=group.label, **style)
+            ax.plot(epochs, values, **{"label": group.label, **style})
             continue
         epochs, mean, low, high = group_band(group.histories, metric)
-        (line,) = ax.plot(epochs, mean, label=group.label, **style)
+        (line,) = ax.plot(epochs, mean, **{"label": group.label, **style})
         ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_title(title)
     ax.set_ylabel(metric_label(metric))
@@ -217,6 +239,10 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
         if column.rpartition("_")[0] in ("grad_norm", "update_ratio", "weight_norm"):
             ax.set_yscale("log")
     ax.grid(alpha=0.3)
+    if len(groups) > MAX_LEGEND:
+        hidden = len(groups) - (MAX_LEGEND - 1)
+        ax.plot([], [], " ", label=f"… and {hidden} more lines, not named here "
+                                   "(compare.py's table lists every run)")
     if groups:
         fig.legend(loc="outside lower center", ncols=1, fontsize="small", frameon=False)
     return fig
@@ -241,28 +267,36 @@ def find_runs(root: Path) -> Iterator[Found]:
 
     A folder holding run.json or config.json is a run and is not looked into further;
     other folders are descended into (hidden ones and symbolic-link loops skipped). A
-    folder that cannot be listed is reported as a problem, not skipped in silence."""
-    seen: set[Path] = set()
+    folder that cannot be listed is reported as a problem, not skipped in silence.
+    A run is listed once, under its own folder when that is under root: the real folders
+    are walked first, then the symbolic links, whose runs come only when not met already
+    (the one predict.py's latest-run search also prefers, record.find_latest_run)."""
+    runs_seen: set[Path] = set()
 
-    def walk(folder: Path, depth: int) -> Iterator[Found]:
+    def walk(folder: Path, depth: int, links: bool, seen: set[Path]) -> Iterator[Found]:
         try:
             real = folder.resolve()
             if real in seen:
                 return
             seen.add(real)
             if is_run_folder(folder):
-                yield load(folder)
+                if real not in runs_seen:
+                    runs_seen.add(real)
+                    yield load(folder)
                 return
             if depth >= MAX_DEPTH:
                 return
-            children = sorted(c for c in folder.iterdir() if c.is_dir() and not c.name.startswith("."))
+            children = sorted(c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")
+                              and (links or not c.is_symlink()))
         except OSError as err:
-            yield Found(folder, None, f"{folder}: not readable ({err.strerror or err})")
+            if not links:  # reported once, by the first walk
+                yield Found(folder, None, f"{folder}: not readable ({err.strerror or err})")
             return
         for child in children:
-            yield from walk(child, depth + 1)
+            yield from walk(child, depth + 1, links, seen)
 
-    yield from walk(Path(root), 0)
+    yield from walk(Path(root), 0, False, set())
+    yield from walk(Path(root), 0, True, set())
 
 
 def load(path: Path) -> Found:

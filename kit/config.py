@@ -273,7 +273,8 @@ class Normalization:
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> Normalization:
-        if not isinstance(d, dict) or set(d) - {"kind", "mean", "std"}:
+        # Other keys are a newer version's: kept in the record (RunRecord.newer_settings).
+        if not isinstance(d, dict) or "kind" not in d:
             raise RunError(f"{where}: normalization must be an object with kind, mean and std")
         norm = cls(d.get("kind"), d.get("mean"), d.get("std"))
         problem = norm.problem()

@@ -4,12 +4,56 @@ either), fsync of files and folders, and the lock that keeps two writers out of 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+# ---- what a path is -----------------------------------------------------------------------
+
+def not_regular_file(path) -> str | None:
+    """Why path cannot be read as a file, or None: a FIFO, a device, a socket or a folder
+    would block a read forever or fail half-way. Judged by stat, which never blocks; a
+    missing path is None (opening it reports that)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return f"is {kind}, not a file"
+
+
+def link_within(root: Path, path: Path) -> Path | None:
+    """The first symbolic link met going down from root to path (path included), or None.
+    root itself may be a link (a run folder linked from elsewhere is that run); links
+    below it are what clean-up must never follow."""
+    current = Path(root)
+    for part in Path(path).relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def io_reason(err: OSError, run_dir) -> str:
+    """What an I/O error while writing run_dir means, in words that name its real cause."""
+    where = err.filename or run_dir
+    what = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"cannot write {where} ({what}): the disk is full; free some space on it"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"cannot write {where} ({what}): the folder is not writable; check the "
+                f"permissions of {run_dir} (or whether its disk is mounted read-only)")
+    return f"cannot write {where} ({what}); check the disk and the permissions of {run_dir}"
+
 
 # ---- atomic files -----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import numpy as np
 import mnist_loader
 from kit.config import Normalization, RunConfig, RunError
 from kit.dynamics import Recorder
+from kit.fsutil import io_reason
 from kit.record import Run, RunRecord, best_row, now, package_versions
 from kit.record_writer import RunWriter
 from kit.signals import Interrupted, StopSignals
@@ -52,7 +53,9 @@ class Reporter:
         """A row of dynamics.csv, as soon as its loss is known (every 256 steps)."""
 
     def note(self, text: str) -> None:
-        """A line about the run that is neither a hint nor an epoch (a damaged file, say)."""
+        """A line about the run that is neither a hint nor an epoch, and changes nothing (a
+        damaged dynamics.csv, an old run's missing fingerprint, an edited history.csv kept
+        aside)."""
 
     def status_written(self, status: str) -> None: ...
 
@@ -246,23 +249,30 @@ def train_run(config: RunConfig, output_dir: Path, name: str | None = None, *,
             if name is None:
                 writer = RunWriter.create_unique(
                     output_dir, f"{started:%Y-%m-%d_%H-%M-%S}_{config.summary()}",
-                    config, norm, sizes, package_versions(), started)
+                    config, norm, sizes, package_versions(), started, data=data_record(data))
             else:
                 writer = RunWriter.create(output_dir, name, config, norm, sizes,
-                                          package_versions(), started)
+                                          package_versions(), started, data=data_record(data))
             return _train(writer, net, optimizer, rng, data, reporter, progress, plots, stop.pending)
 
 
-def check_resumable(run: Run, total: int | None) -> int:
-    """The total epochs a resume of run trains to, or RunError saying why it cannot."""
+def check_resumable(run: Run, total: int | None, locked: bool = False) -> int:
+    """The total epochs a resume of run trains to, or RunError saying why it cannot.
+    locked: run was read under its lock, held by this process (so it is not live)."""
     record = run.record
     if run.legacy:
         raise RunError(f"{run.path}: saved before runs could be resumed (it has no optimizer "
                        "state); train a new run instead")
-    if record.status in ("diverged", "failed"):
-        raise RunError(f"{run.path}: the run {record.status}; it cannot be continued "
+    if record.status == "diverged":
+        raise RunError(f"{run.path}: the run diverged; it cannot be continued "
                        "(train a new run, perhaps with a smaller --learning-rate)")
-    if run.live:
+    newer = record.newer_settings()
+    if newer:
+        shown = ", ".join(f"{k}={v!r}" for k, v in newer.items())
+        raise RunError(f"{run.path} was made by a newer version of this project (its settings "
+                       f"{shown} are unknown here, and training without them would not continue "
+                       "the same run); resume it with that version")
+    if not locked and run.live:
         raise RunError(f"{run.path} is being written by a running train.py; wait for it to end "
                        "(or stop it) before resuming")
     done = record.epochs_completed
@@ -285,34 +295,50 @@ def resume_run(run_dir: Path, total: int | None = None, patience: int | None = N
     """Continue a saved run in its own folder up to total epochs (default: its configured
     epochs), exactly as if it had never stopped. patience, when given, replaces its own."""
     reporter = reporter or Reporter()
-    run = Run.load(run_dir)
-    total = check_resumable(run, total)
-    changes = {"epochs": total}
-    if patience is not None:
-        changes["patience"] = patience
-    config = replace(run.config, **changes)
-    problem = config.problem()
-    if problem:
-        raise RunError(problem)
-    optimizer_state, rng_state = run.training_state()
-    rng = np.random.default_rng(config.seed)
-    with StopSignals() as stop:  # as in train_run: Interrupted while the data loads
-        return _resume(run, config, optimizer_state, rng_state, rng, stop, data_dir, reporter,
-                       progress, plots)
+    before = Run.load(run_dir)
+    if before.legacy:  # refused before the lock, whose file would change the folder
+        check_resumable(before, total)
+    # The lock first, then the record: everything below is decided from what the run holds
+    # now, so a resume delayed after an earlier read (Ctrl-Z, a slow disk) cannot roll back
+    # epochs another resume committed meanwhile, nor remove their checkpoints.
+    lock = RunWriter.lock(Path(run_dir))
+    try:
+        run = Run.load(run_dir)
+        total = check_resumable(run, total, locked=True)
+        changes = {"epochs": total}
+        if patience is not None:
+            changes["patience"] = patience
+        config = replace(run.config, **changes)
+        problem = config.problem()
+        if problem:
+            raise RunError(problem)
+        optimizer_state, rng_state = run.training_state()
+        rng = np.random.default_rng(config.seed)
+        with StopSignals() as stop:  # as in train_run: Interrupted while the data loads
+            return _resume(run, config, optimizer_state, rng_state, rng, stop, data_dir, reporter,
+                           progress, plots, lock)
+    finally:
+        lock.release()  # the writer's own close() released it already when it took over
 
 
 def _resume(run: Run, config: RunConfig, optimizer_state: dict, rng_state: dict, rng,
-            stop: StopSignals, data_dir, reporter: Reporter, progress: bool, plots: bool) -> Outcome:
+            stop: StopSignals, data_dir, reporter: Reporter, progress: bool, plots: bool,
+            lock) -> Outcome:
     """resume_run's part under its stop signals: the data, the state, the writer, the loop."""
     t0 = time.perf_counter()
     data = load_data_for(config, rng, data_dir)
     norm, record = run.record.normalization, run.record
+    check_same_data(run, data)
     if (data.mean, data.std) != (norm.mean, norm.std) or \
             (len(data.train.y), len(data.val.y), len(data.test.y)) != \
             (record.train_size, record.val_size, record.test_size):
         raise RunError(f"the MNIST files in use are not those {run.path.name} was trained on "
                        "(its split or normalization differs); resume it with the original files")
     reporter.data_loaded(data, time.perf_counter() - t0)
+    if record.data is None:
+        _note(reporter, f"Note: {run.path.name} was saved before runs recorded a fingerprint of "
+                      "their data, so only its split sizes and normalization are checked against "
+                      "these MNIST files.")
     net = run.network("last")
     optimizer = _optimizer_for(config)
     optimizer.load_state({k: (v.item() if v.ndim == 0 else v) for k, v in optimizer_state.items()})
@@ -321,8 +347,42 @@ def _resume(run: Run, config: RunConfig, optimizer_state: dict, rng_state: dict,
     except (TypeError, ValueError, KeyError) as err:
         raise RunError(f"{run.path}: the saved generator state is unusable ({err})") from None
     with stop.held(raise_after=False):
-        writer = RunWriter.resume(run, config)
+        try:
+            writer = RunWriter.resume(run, config, lock)
+        except OSError as err:
+            raise RunError(f"{io_reason(err, run.path)}; the run is unchanged") from None
+        for note in writer.notes:
+            _note(reporter, f"Note: {note}.")
         return _train(writer, net, optimizer, rng, data, reporter, progress, plots, stop.pending)
+
+
+def _note(reporter, text: str) -> None:
+    """reporter.note(text), for reporters written before Reporter had note()."""
+    note = getattr(reporter, "note", None)
+    if note is not None:
+        note(text)
+
+
+def data_record(data) -> dict | None:
+    """RunRecord.data of the MNIST data a run trains on."""
+    if getattr(data, "fingerprint", None) is None:
+        return None
+    return {"fingerprint": dict(data.fingerprint), "folder": str(data.folder)}
+
+
+def check_same_data(run: Run, data) -> None:
+    """RunError when data is not the data run trained on (by their fingerprints)."""
+    recorded, now_used = run.record.data, data_record(data)
+    if recorded is None or now_used is None:
+        return
+    if recorded["fingerprint"] != now_used["fingerprint"]:
+        differ = [mnist_loader.FILE_NAMES.get(k, k) for k in now_used["fingerprint"]
+                  if recorded["fingerprint"].get(k) != now_used["fingerprint"][k]]
+        raise RunError(f"the MNIST files in {now_used['folder']} are not those {run.path.name} was "
+                       f"trained on (in {recorded.get('folder', 'a folder not recorded')}): "
+                       f"{', '.join(differ)} hold{'s' if len(differ) == 1 else ''} other data; "
+                       "resume it with --data-dir naming the original files' folder")
+
 
 
 def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, progress: bool,
@@ -342,8 +402,8 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                 with stop.held():
                     reporter.run_started(writer.path, config, first - 1)
                 options = _train_options(config, data, rng)
-                if writer.dynamics_problem and hasattr(reporter, "note"):
-                    reporter.note(writer.dynamics_problem)
+                if writer.dynamics_problem:
+                    _note(reporter, f"Note: {writer.dynamics_problem}")
                 recorder = Recorder(net, (data.train.x, data.train.y), data.val.x,
                                     batch_size=config.batch_size, rows=writer.dynamics,
                                     l1=options["l1"], l2=options["l2"],
@@ -381,12 +441,12 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                 if plots and writer.rows:
                     _draw(writer, final=True)
     except OSError as err:
-        where = err.filename or writer.path
-        with contextlib.suppress(OSError):  # record the failure if the folder still takes it
-            writer.finish("failed")
         status, code = "failed", 1
-        reason = (f"cannot write {where} ({err.strerror or err}); check the disk and the "
-                  f"permissions of {writer.path}")
+        reason = io_reason(err, writer.path)
+        # Record the failure if the folder still takes it: the epochs committed before it are
+        # whole, and a failed run resumes from them once the cause is gone (record.RESUMABLE).
+        with contextlib.suppress(OSError):
+            writer.finish("failed", reason)
     finally:
         writer.close()
     return Outcome(writer.path, status, code, writer.record, writer.rows, reason)

@@ -88,6 +88,10 @@ def load_picture(path: str | os.PathLike) -> Picture:
     from PIL import Image
     if os.path.isdir(path):
         raise DigitImageError(f"{path}: is a folder, not an image file")
+    from kit.fsutil import not_regular_file
+    problem = not_regular_file(path)
+    if problem:  # a FIFO or a device: reading it would wait forever
+        raise DigitImageError(f"{path}: {problem}; give a PNG or JPEG file")
     try:
         with warnings.catch_warnings():
             # Pillow warns above 89 megapixels; the reading below is bounded anyway.

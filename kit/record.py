@@ -33,7 +33,8 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ import numpy as np
 
 from kit.config import Normalization, RunConfig, RunError
 from kit.dynamics import DynamicsError, columns, parse_dynamics
-from kit.fsutil import is_locked
+from kit.fsutil import is_locked, not_regular_file
 from network import Network, ParameterFileError
 from training import HISTORY_COLUMNS
 
@@ -63,7 +64,9 @@ def kit_figure(name: str) -> bool:
 
 
 STATUSES = ("running", "completed", "interrupted", "stopped-early", "diverged", "failed")
-RESUMABLE = ("running", "completed", "interrupted", "stopped-early")
+# A failed run failed to write (a full disk, a folder made read-only): its committed epochs
+# are whole, and it continues once the cause is gone.
+RESUMABLE = ("running", "completed", "interrupted", "stopped-early", "failed")
 
 # The columns of runs saved before the penalties were logged apart (their losses include L1).
 LEGACY_HISTORY_COLUMNS = HISTORY_COLUMNS[:8]
@@ -89,9 +92,15 @@ class RunRecord:
     best: dict | None = None        # history row of the best validation epoch, + "checkpoint"
     train_seconds: float = 0.0
     format: int = FORMAT
+    # The data it trained on: {"fingerprint": {"train": hex, "t10k": hex}, "folder": path}
+    # (mnist_loader.fingerprint); None for runs saved before fingerprints were recorded.
+    data: dict | None = None
+    failure: str | None = None      # why a 'failed' run failed (an I/O error), in words
+    # run.json's object as read: what a newer version wrote there is written back with it.
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def to_json(self) -> dict:
-        return {
+        known = {
             "format": self.format,
             "config": self.config.to_json(),
             "normalization": self.normalization.to_json(),
@@ -105,6 +114,25 @@ class RunRecord:
             "last": self.last,
             "best": self.best,
         }
+        if self.data is not None:
+            known["data"] = self.data
+        if self.failure is not None:
+            known["failure"] = self.failure
+        return _with_unknown(self.raw, known)
+
+    def newer_settings(self) -> dict:
+        """Settings of the configuration or normalization this version does not know and
+        that are on: a newer version's options, which this version would not apply.
+
+        Every option this project ever added is off by default with null, false or 0
+        (l2, dropout, augment, patience, limit): an unknown key holding one of those
+        values asks for nothing this version does not do, any other value does."""
+        out = {}
+        for part, known in (("config", CONFIG_KEYS), ("normalization", ("kind", "mean", "std"))):
+            d = self.raw.get(part)
+            if isinstance(d, dict):
+                out.update({k: v for k, v in d.items() if k not in known and not _off(v)})
+        return out
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> RunRecord:
@@ -143,8 +171,39 @@ class RunRecord:
             raise RunError(f"{where}: last does not match epochs_completed {done}")
         if (best is None) != (last is None) or (best is not None and best["epoch"] > done):
             raise RunError(f"{where}: best must name a committed epoch")
+        data = d.get("data")
+        if data is not None and not (isinstance(data, dict) and isinstance(data.get("fingerprint"), dict)
+                                     and all(isinstance(v, str) for v in data["fingerprint"].values())):
+            raise RunError(f"{where}: data must be an object with a fingerprint of strings")
+        failure = d.get("failure")
+        failure = failure if isinstance(failure, str) else None
         return cls(config, norm, status, started, ended, train_size, val_size, test_size,
-                   dict(versions), done, last, best, float(seconds))
+                   dict(versions), done, last, best, float(seconds), data=data, failure=failure,
+                   raw=d)
+
+
+CONFIG_KEYS = tuple(f.name for f in dataclass_fields(RunConfig)) + ("layer_sizes",)
+
+
+def _off(value) -> bool:
+    """Whether an unknown setting's value means 'off' (see RunRecord.newer_settings)."""
+    return value is None or value is False or (type(value) in (int, float) and value == 0)
+
+
+def _with_unknown(raw: dict, known: dict) -> dict:
+    """known, with the keys of raw (run.json as read) that this version does not write kept
+    beside them, at every depth: a newer version's additions survive a resume. An epoch
+    entry ('last', 'best') keeps its unknown keys only while it names the same epoch."""
+    out = dict(known)
+    for key, value in raw.items():
+        if key not in known:
+            if key not in ("data", "failure"):  # those this version writes itself, or drops
+                out[key] = value
+        elif isinstance(value, dict) and isinstance(known[key], dict):
+            if key in ("last", "best") and value.get("epoch") != known[key].get("epoch"):
+                continue
+            out[key] = {**known[key], **{k: v for k, v in value.items() if k not in known[key]}}
+    return out
 
 
 def _count(value, where: str, low: int) -> int:
@@ -206,6 +265,9 @@ def checkpoint_name(epoch: int) -> str:
 def read_json(path: Path) -> Any:
     """A JSON file; RunError naming it when missing, unreadable, too deep or not JSON."""
     try:
+        problem = not_regular_file(path)
+        if problem:
+            raise RunError(f"{path}: {problem}; a run's record is a plain file")
         with open(path, "rb") as f:
             data = f.read(16 * 2**20 + 1)
         if len(data) > 16 * 2**20:
@@ -213,6 +275,8 @@ def read_json(path: Path) -> Any:
         return json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
+    except RunError:
+        raise
     except IsADirectoryError:
         raise RunError(f"{path}: is a folder, not a file") from None
     except PermissionError:
@@ -240,8 +304,12 @@ def read_history(path: Path) -> list[dict]:
     """history.csv back as a list of dicts of numbers (epoch an int); a file of the earlier
     format (no penalty or seconds columns) reads with those missing."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
+        problem = not_regular_file(path)
+        if problem:
+            raise RunError(f"{path}: {problem}; a history is a plain CSV file")
+        # utf-8-sig: a spreadsheet that saved the file again may have put a byte-order mark first.
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = (line for line in csv.reader(f) if any(cell.strip() for cell in line))
             header = tuple(next(reader, ()))
             if header not in (HISTORY_COLUMNS, LEGACY_HISTORY_COLUMNS):
                 raise RunError(f"{path}: unexpected header {','.join(header) or '(none)'}; "
@@ -260,6 +328,8 @@ def read_history(path: Path) -> list[dict]:
             return rows
     except FileNotFoundError:
         raise RunError(f"{path}: missing") from None
+    except RunError:
+        raise
     except (ValueError, TypeError, OSError, UnicodeDecodeError, csv.Error) as err:
         raise RunError(f"{path}: unreadable ({err})") from None
 
@@ -276,6 +346,10 @@ def best_row(rows: list[dict]) -> dict | None:
 # ---- names, folders and locks -----------------------------------------------------------
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+# Names Windows keeps for devices, with or without an extension: a folder named so cannot be
+# made or opened there, so a run folder copied to Windows would be lost.
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                     *(f"lpt{i}" for i in range(1, 10))}
 MAX_NAME_BYTES = 200
 
 
@@ -288,6 +362,11 @@ def check_run_name(name: str) -> str | None:
     if not _SAFE_NAME.fullmatch(name) or ".." in name:
         return (f"--name {name!r} is not a plain folder name; use letters, digits, "
                 "'.', '_', '+' and '-' (no '/', '..' or absolute paths)")
+    if name.split(".")[0].lower() in _WINDOWS_RESERVED:
+        return (f"--name {name!r} is a device name on Windows (CON, PRN, AUX, NUL, COM1-9, "
+                "LPT1-9, with any extension), where the folder could not be opened; choose another")
+    if name.endswith("."):
+        return f"--name {name!r} ends in '.', which Windows drops from folder names; choose another"
     return None
 
 
@@ -295,6 +374,9 @@ def prepare_output_dir(output_dir: Path) -> None:
     """Create the output directory if needed and check that runs can be written there."""
     if str(output_dir) == "":
         raise RunError("--output-dir is empty; give a folder, for example saved_files")
+    if output_dir.is_symlink() and not output_dir.exists():
+        raise RunError(f"--output-dir {output_dir} is a symbolic link to {os.readlink(output_dir)}, "
+                       "which does not exist; create that folder or choose another --output-dir")
     if output_dir.exists() and not output_dir.is_dir():
         raise RunError(f"--output-dir {output_dir} is a file, not a folder; choose another path")
     try:
@@ -354,7 +436,7 @@ class Run:
                 "stopped-early": f"stopped early after {epochs} (no validation improvement "
                                  f"for {r.config.patience} epochs)",
                 "diverged": f"diverged after {epochs}",
-                "failed": f"failed after {epochs}"}[r.status]
+                "failed": f"failed after {epochs}" + (f" ({r.failure})" if r.failure else "")}[r.status]
 
     def epoch_entry(self, which: str = "best") -> dict:
         """The 'best' or 'last' epoch's history row (with its checkpoint)."""
@@ -476,15 +558,18 @@ def find_latest_run(output_dir: Path) -> Path:
     """The run folder directly under output_dir that started last (real instants, so UTC
     offsets and daylight-saving changes order correctly), among those with a committed
     epoch; completed runs are preferred. Folders that cannot be read are skipped."""
-    candidates = []
+    candidates, seen = [], set()
     try:
         children = list(Path(output_dir).iterdir()) if Path(output_dir).is_dir() else []
     except OSError:
         children = []
-    for child in children:
+    # A run is a candidate once, under its own folder rather than a link to it, as in
+    # compare.py's table (comparison.find_runs): both then name it the same way.
+    for child in sorted(children, key=lambda c: (c.is_symlink(), c.name)):
         try:
-            if not child.is_dir():
+            if not child.is_dir() or child.resolve() in seen:
                 continue
+            seen.add(child.resolve())
             run = Run.load(child)
         except (RunError, OSError):
             continue

@@ -19,8 +19,28 @@ import numpy as np
 
 from kit.config import Normalization, RunConfig, RunError
 from kit.dynamics import dynamics_text
-from kit.fsutil import RunLock, atomic_write_text, fsync_dir, fsync_file, write_json, write_synced
-from kit.record import DYNAMICS, RECORD, STATUSES, Run, RunRecord, check_run_name, checkpoint_name, history_text, now
+from kit.fsutil import (
+    RunLock,
+    atomic_write_text,
+    fsync_dir,
+    fsync_file,
+    io_reason,
+    link_within,
+    write_json,
+    write_synced,
+)
+from kit.record import (
+    DYNAMICS,
+    RECORD,
+    STATUSES,
+    Run,
+    RunRecord,
+    check_run_name,
+    checkpoint_name,
+    history_text,
+    now,
+    read_history,
+)
 from network import Network
 from training import HISTORY_COLUMNS
 
@@ -40,11 +60,14 @@ class RunWriter:
         self.dynamics: list[dict] = []       # dynamics.csv's committed rows
         self.dynamics_problem: str | None = None   # why a resumed run's could not be read
         self._lock = lock
+        self.notes: list[str] = []  # what a resume found and did that its user should hear
 
     @classmethod
     def create(cls, output_dir: Path, name: str, config: RunConfig, normalization: Normalization,
-               sizes: tuple[int, int, int], versions: dict, started: dt.datetime) -> RunWriter:
-        """Make output_dir/name (refusing one that exists) and write its first record."""
+               sizes: tuple[int, int, int], versions: dict, started: dt.datetime,
+               data: dict | None = None) -> RunWriter:
+        """Make output_dir/name (refusing one that exists) and write its first record.
+        data: what it trains on (RunRecord.data)."""
         problem = check_run_name(name)
         if problem:
             raise RunError(problem)
@@ -64,9 +87,14 @@ class RunWriter:
         lock = RunLock(partial)
         try:
             lock.acquire()
-            record = RunRecord(config, normalization, "running", started, None, *sizes, versions)
+            record = RunRecord(config, normalization, "running", started, None, *sizes, versions,
+                               data=data)
             writer = cls(partial, record, [], lock)
-            writer._write_record()
+            try:
+                writer._write_record()
+            except OSError as err:
+                raise RunError(f"cannot create {run_dir} ({err.strerror or err}); check the disk "
+                               f"and the permissions of {output_dir}") from None
             try:
                 # Refused when run_dir exists with contents (another process took the name).
                 os.rename(partial, run_dir)
@@ -99,32 +127,57 @@ class RunWriter:
         raise RunError(f"cannot find a free run folder name for {stem} in {output_dir}")
 
     @classmethod
-    def resume(cls, run: Run, config: RunConfig) -> RunWriter:
-        """Continue a run in its own folder with config (its own, epochs/patience changed)."""
-        if run.legacy:
-            raise RunError(f"{run.path}: saved before runs could be resumed (it has no optimizer "
-                           "state); train a new run instead")
-        lock = RunLock(run.path)
+    def lock(cls, run_dir: Path) -> RunLock:
+        """Take run_dir's lock (RunError when another process holds it or it is a link)."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunError(f"{run_dir}: no such run folder")
+        check_own_files(run_dir, [run_dir / ".lock"])
+        lock = RunLock(run_dir)
         try:
             got = lock.acquire()
         except OSError as err:
-            raise RunError(f"cannot write {run.path} ({err.strerror})") from None
+            raise RunError(f"{io_reason(err, run_dir)}; the run is unchanged") from None
         if not got:
-            raise RunError(f"{run.path} is being written by a running train.py; wait for it to "
+            raise RunError(f"{run_dir} is being written by a running train.py; wait for it to "
                            "end (or stop it) before resuming")
-        rows = run.history()
-        record = replace(run.record, config=config, status="running", ended=None)
-        writer = cls(run.path, record, rows, lock)
+        return lock
+
+    @classmethod
+    def resume(cls, run: Run, config: RunConfig, lock: RunLock | None = None) -> RunWriter:
+        """Continue a run in its own folder with config (its own, epochs/patience changed).
+
+        lock: the run's lock, already held, that run was read under. Without it the lock is
+        taken here, and either way run's record must still be the one on disk: a resume
+        decides everything from the record it holds, so one read before another process
+        committed epochs would roll them back (RunError instead)."""
+        if run.legacy:
+            raise RunError(f"{run.path}: saved before runs could be resumed (it has no optimizer "
+                           "state); train a new run instead")
+        lock = lock or cls.lock(run.path)
         try:
-            writer.dynamics = run.dynamics() or []
-        except RunError as err:   # the weights and states are sound: train on, say so
-            writer.dynamics_problem = (f"{err}; dynamics.csv restarts with epoch "
-                                       f"{record.epochs_completed + 1}")
-        writer._remove_stale_checkpoints()
-        for stale in run.path.glob(".*.tmp"):  # a killed writer's half-written run.json or history.csv
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        writer._write_record()
+            current = Run.load(run.path)
+            if current.record.to_json() != run.record.to_json():
+                raise RunError(f"{run.path} changed after it was read (another train.py wrote "
+                               f"epochs up to {current.record.epochs_completed}); resume it again")
+            check_own_files(run.path, run_files(run))
+            rows = run.history()
+            record = replace(run.record, config=config, status="running", ended=None, failure=None)
+            writer = cls(run.path, record, rows, lock)
+            try:
+                writer.dynamics = run.dynamics() or []
+            except RunError as err:   # the weights and states are sound: train on, say so
+                writer.dynamics_problem = (f"{err}; dynamics.csv restarts with epoch "
+                                           f"{record.epochs_completed + 1}")
+            writer._keep_edited_history()
+            writer._remove_stale_checkpoints()
+            for stale in run.path.glob(".*.tmp"):  # a killed writer's half-written run.json or history.csv
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            writer._write_record()
+        except BaseException:
+            lock.release()
+            raise
         return writer
 
     def commit_epoch(self, row: dict, net: Network, optimizer_state: dict, rng_state: dict,
@@ -137,6 +190,7 @@ class RunWriter:
         rows = self.rows + [dict(row)]
         epoch = int(row["epoch"])
         final = self.path / checkpoint_name(epoch)
+        check_own_files(self.path, [final.parent, final])  # writes stay inside this run
         final.parent.mkdir(exist_ok=True)
         partial = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".epoch-{epoch:04d}.", suffix=".partial"))
         try:
@@ -177,11 +231,11 @@ class RunWriter:
             if dynamics is not None:
                 atomic_write_text(self.path / DYNAMICS, dynamics_csv)
 
-    def finish(self, status: str) -> None:
-        """Record how the run ended (its end time with it)."""
+    def finish(self, status: str, failure: str | None = None) -> None:
+        """Record how the run ended (its end time with it; failure: why it failed)."""
         if status not in STATUSES or status == "running":
             raise ValueError(f"not a final status: {status!r}")
-        self._write_record(replace(self.record, status=status, ended=now()))
+        self._write_record(replace(self.record, status=status, ended=now(), failure=failure))
 
     def close(self) -> None:
         self._lock.release()
@@ -193,13 +247,58 @@ class RunWriter:
         self.record = record
 
     def _remove_stale_checkpoints(self) -> None:
-        """Remove checkpoint folders the record does not name (older epochs, partial ones)."""
+        """Remove checkpoint folders the record does not name (older epochs, partial ones).
+
+        Only real folders inside this run's own checkpoints/ go: a symbolic link is never
+        followed nor removed (resume refuses a run that holds one, see check_own_files)."""
         keep = {Path(e["checkpoint"]).name for e in (self.record.last, self.record.best) if e}
         folder = self.path / "checkpoints"
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
             return
         for child in folder.iterdir():
-            if child.name not in keep:
+            if child.name not in keep and not child.is_symlink() and child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
+
+    def _keep_edited_history(self) -> None:
+        """history.csv is a copy for people, rewritten after every epoch; one a person edited
+        (or that holds other rows) is kept under a new name before a resume rewrites it."""
+        path = self.path / "history.csv"
+        if not path.exists():
+            return
+        try:
+            rows = read_history(path)
+        except RunError:
+            rows = None
+        # Equal, or a prefix: a process killed between its commit and this copy's refresh.
+        if rows is not None and rows == self.rows[:len(rows)]:
+            return
+        base = self.path / f"history-edited-{now():%Y%m%d-%H%M%S}.csv"
+        copy, k = base, 2
+        while copy.exists():
+            copy, k = base.with_name(f"{base.stem}-{k}.csv"), k + 1
+        os.replace(path, copy)
+        self.notes.append(f"history.csv differed from the run's own history (edited?); it is kept "
+                          f"as {copy.name}, and history.csv is written anew from the checkpoint")
+
+
+def run_files(run: Run) -> list[Path]:
+    """The paths a resume reads, writes or removes in run's folder."""
+    paths = [run.path / name for name in (RECORD, "history.csv", DYNAMICS, ".lock", "checkpoints")]
+    folder = run.path / "checkpoints"
+    if folder.is_dir() and not folder.is_symlink():
+        paths += sorted(folder.iterdir())
+    return paths
+
+
+def check_own_files(run_dir: Path, paths) -> None:
+    """RunError when one of paths is a symbolic link (or lies under one) inside run_dir: the
+    run's clean-up removes checkpoints and its writes replace files, and through a link
+    either would reach into another folder (another run's checkpoints)."""
+    for path in paths:
+        link = link_within(run_dir, path)
+        if link is not None:
+            raise RunError(f"{link} is a symbolic link (to {os.readlink(link)}); a run's files must "
+                           "be its own, so it is not resumed: replace the link with a copy of what it "
+                           "points to, or remove it")
 
 

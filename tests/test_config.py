@@ -132,12 +132,17 @@ def test_normal_inputs_are_centred_by_the_mean_in_pixel_units():
     ({"kind": "normal", "mean": "x", "std": 78.0}, "mean must be a number"),
     ({"kind": "simple", "mean": 33.0, "std": 78.0}, "simple normalization has no mean or std"),
     ({"kind": "zscore"}, "unknown normalization 'zscore'"),
-    ({"kind": "simple", "scale": 2}, "must be an object with kind, mean and std"),
+    ({"mean": 33.0, "std": 78.0}, "must be an object with kind, mean and std"),
 ])
 def test_normalization_from_json_refuses_bad_values(d, needle):
     with pytest.raises(RunError) as info:
         Normalization.from_json(d, "run.json")
     assert needle in str(info.value)
+
+
+def test_normalization_reads_past_a_newer_versions_key():
+    """An unknown key (a newer version's) does not make the run unreadable."""
+    assert Normalization.from_json({"kind": "simple", "scale": 2}, "run.json") == Normalization("simple")
 
 
 def test_normalization_json_round_trip():

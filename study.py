@@ -556,10 +556,10 @@ def run_own_study(args, out: Output) -> int:
                 for p in points for s in seeds]
         todo = [j for j in jobs if j.action != "done"]
         resumed = sum(j.action == "resume" for j in todo)
-        out.say(out.wrap(f"Study {Output.path(folder)}: {len(points)} configurations x {len(seeds)} "
-                         f"seeds, {base.epochs} epochs each; {len(jobs) - len(todo)} runs already "
-                         f"finished, {len(todo)} to train" + (f" ({resumed} resumed)" if resumed else "")
-                         + f", {args.engine.where}."))
+        out.say(f"Study {Output.path(folder)}: {len(points)} configurations x {len(seeds)} "
+                f"seeds, {base.epochs} epochs each; {len(jobs) - len(todo)} runs already "
+                f"finished, {len(todo)} to train" + (f" ({resumed} resumed)" if resumed else "")
+                + f", {args.engine.where}.")
         failed = train_jobs(todo, folder, args, out) if todo else []
         from kit.engine import needs
         from kit.search import Summary

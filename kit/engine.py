@@ -285,8 +285,11 @@ class Engine:
                 self._feed_dask(jobs, study_dir, data_dir, results)
             else:
                 self._feed_joblib(jobs, study_dir, data_dir, results)
-        except BaseException as err:  # noqa: BLE001 - handed to the main thread, raised there
+        except EngineError as err:
             results.put(err)
+        except Exception as err:  # noqa: BLE001 - handed to the main thread, said there in one line
+            results.put(EngineError(f"the engine failed: {type(err).__name__}: {err}; the runs keep "
+                                    "their committed epochs, run the same command again to resume"))
         results.put(_END)
 
     def _feed_joblib(self, jobs, study_dir, data_dir, results) -> None:
@@ -303,16 +306,19 @@ class Engine:
                               "again to resume them") from None
 
     def _feed_dask(self, jobs, study_dir, data_dir, results) -> None:
-        from distributed import as_completed
         futures = self.client.map(run_job, jobs, study_dir=study_dir, data_dir=data_dir,
                                   pure=False, key=[f"study-{job.name}-{os.urandom(4).hex()}"
                                                    for job in jobs])
-        names = {f.key: job.name for f, job in zip(futures, jobs)}
-        for future in as_completed(futures):
-            try:
-                results.put(future.result())
-            except Exception as err:  # the scheduler gave up on it (workers died under it)
-                results.put(Result(names[future.key], "lost", f"{type(err).__name__}: {err}"))
+        pending = dict(zip(futures, (job.name for job in jobs)))
+        while pending:  # polled: distributed.as_completed wants a default client in this thread
+            for future in [f for f in pending if f.done()]:
+                name = pending.pop(future)
+                try:
+                    results.put(future.result())
+                except Exception as err:  # the scheduler gave up on it (workers died under it)
+                    results.put(Result(name, "lost", f"{type(err).__name__}: {err}; run the same "
+                                       "command again to resume it"))
+            time.sleep(0.2)
 
 
 _END = object()

@@ -4,9 +4,15 @@ trained under several seeds, with graphs of the mean and the spread and a table.
     python study.py                       # every category, 3 seeds, 40 epochs
     python study.py --category beyond     # one category
     python study.py --epochs 5            # a quicker version, into its own folders
+    python study.py --grid "hidden_size=32,64 activation=relu,sigmoid"     # a study of your own
+    python study.py --random 20 "learning_rate=1e-4..1e-1:log l2=0..1e-3" --name lr-l2
+
+A study of your own (docs/your-own-study.md) goes to saved_files/studies/NAME/: run folders,
+results.md, results.csv, curves.png and effects.png, with a verdict per setting.
 
 Each (configuration, seed) is an ordinary run folder, saved_files/study/<configuration>-seed<N>/,
-trained by lifecycle.train_run in worker processes, as many at a time as cores. A run already
+trained by lifecycle.train_run in worker processes (kit/engine.py: joblib, or a Dask cluster
+with --scheduler), as many at a time as cores. A run already
 completed with the same settings is not trained again and an unfinished one is resumed
 exactly, so an interrupted study goes on where it stopped. Then the graphs (compare.py's:
 mean line, min-max band) and the results table are written to Images/.

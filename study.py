@@ -4,9 +4,15 @@ trained under several seeds, with graphs of the mean and the spread and a table.
     python study.py                       # every category, 3 seeds, 40 epochs
     python study.py --category beyond     # one category
     python study.py --epochs 5            # a quicker version, into its own folders
+    python study.py --grid "hidden_size=32,64 activation=relu,sigmoid"     # a study of your own
+    python study.py --random 20 "learning_rate=1e-4..1e-1:log l2=0..1e-3" --name lr-l2
+
+A study of your own (docs/your-own-study.md) goes to saved_files/studies/NAME/: run folders,
+results.md, results.csv, curves.png and effects.png, with a verdict per setting.
 
 Each (configuration, seed) is an ordinary run folder, saved_files/study/<configuration>-seed<N>/,
-trained by lifecycle.train_run in worker processes, as many at a time as cores. A run already
+trained by lifecycle.train_run in worker processes (kit/engine.py: joblib, or a Dask cluster
+with --scheduler), as many at a time as cores. A run already
 completed with the same settings is not trained again and an unfinished one is resumed
 exactly, so an interrupted study goes on where it stopped. Then the graphs (compare.py's:
 mean line, min-max band) and the results table are written to Images/.
@@ -18,15 +24,17 @@ from kit.startup import quiet_ctrl_c
 quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
+import contextlib
 import os
 import shutil
-import signal
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kit.cli import HelpFormatter, OneLineParser, Output, run_script, whole_number
+from kit.config import RunConfig
 
 HERE = Path(__file__).resolve().parent
 PROG = "study.py"
@@ -45,11 +53,10 @@ class Entry:
     l2: float = 0.0
     dropout: float = 0.0
     augment: str | None = None
-    hidden_size: int = 64
-    decay_factor: float = 0.98
+    hidden_size: int = RunConfig.default("hidden_size")
+    decay_factor: float = RunConfig.default("decay_factor")
 
-    def run_config(self, epochs: int, seed: int, limit: int | None = None):
-        from kit.config import RunConfig
+    def run_config(self, epochs: int, seed: int, limit: int | None = None) -> RunConfig:
         return RunConfig.create(
             layers=self.layers, normalization="normal", init="xavier", activation=self.activation,
             l1=self.l1, decay=self.decay, optimizer=self.optimizer, epochs=epochs, seed=seed,
@@ -66,14 +73,16 @@ class Entry:
     @property
     def label(self) -> str:
         """A legend label, e.g. '2 hidden, ReLU, Momentum, L1'."""
-        parts = [f"{self.layers} hidden" + (f" of {self.hidden_size}" if self.hidden_size != 64 else "")]
+        wide = self.hidden_size != RunConfig.default("hidden_size")
+        parts = [f"{self.layers} hidden" + (f" of {self.hidden_size}" if wide else "")]
         if self.layers:
             parts.append({"relu": "ReLU", "sigmoid": "Sigmoid"}[self.activation])
         parts.append({"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}[self.optimizer])
         if self.l1:
             parts.append("L1")
         if self.decay:
-            parts.append("LR decay" + (f" {self.decay_factor:g}" if self.decay_factor != 0.98 else ""))
+            parts.append("LR decay" + (f" {self.decay_factor:g}"
+                                  if self.decay_factor != RunConfig.default("decay_factor") else ""))
         if self.l2:
             parts.append(f"L2 {self.l2:g}")
         if self.dropout:
@@ -147,141 +156,72 @@ class StudyError(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    entry: Entry
-    seed: int
-    action: str  # "train", "resume" or "done"
+    """One run to train: its folder name in the study's folder, its configuration, and
+    what it needs ('train', 'resume' or 'done')."""
+    name: str
+    config: RunConfig
+    action: str
 
-    @property
-    def name(self) -> str:
-        return self.entry.folder(self.seed)
+
+def plan_run(folder: Path, config: RunConfig, retrain: bool = False,
+             other_advice: str = "use another --output-dir, or --retrain to replace it") -> Job:
+    """What folder needs to hold a finished run of config: 'done', 'train' (nothing there) or
+    'resume' (ours, unfinished). A run of ours with no committed epoch is replaced; a folder
+    holding a run with other settings is a StudyError unless retrain."""
+    from kit.engine import needs
+    action = needs(folder, config)
+    if action == "busy":
+        raise StudyError(f"{Output.path(folder)} is being trained by another process; wait for it "
+                         "to end (or stop it)")
+    if action == "other":
+        if not retrain:
+            raise StudyError(f"{Output.path(folder)} holds a run with other settings; {other_advice}")
+        shutil.rmtree(folder)
+        action = "train"
+    if action == "retrain":
+        shutil.rmtree(folder)
+        action = "train"
+    return Job(folder.name, config, action)
 
 
 def plan(entry: Entry, seed: int, args) -> Job:
-    """What a (configuration, seed) needs: 'done' (completed with these settings), 'train'
-    (nothing there) or 'resume' (ours, unfinished). StudyError when the folder holds a run
-    with other settings and --retrain was not given."""
-    from kit.config import RunError
-    from kit.record import Run
-    folder = args.output_dir / entry.folder(seed)
-    if not folder.exists():
-        return Job(entry, seed, "train")
-    expected = entry.run_config(args.epochs, seed, args.limit)
-    try:
-        run = Run.load(folder)
-        same = run.config == expected
-    except RunError:
-        run, same = None, False
-    if same and run.record.status == "completed":
-        return Job(entry, seed, "done")
-    if same and not run.legacy and run.record.epochs_completed and \
-            run.record.status in ("interrupted", "running") and not run.live:
-        return Job(entry, seed, "resume")
-    if same or args.retrain:
-        shutil.rmtree(folder)
-        return Job(entry, seed, "train")
-    raise StudyError(f"{Output.path(folder)} holds a run with other settings; use another "
-                     "--output-dir, or --retrain to replace it")
+    """What a (configuration, seed) of the built-in study needs (see plan_run)."""
+    return plan_run(args.output_dir / entry.folder(seed), entry.run_config(args.epochs, seed, args.limit),
+                    args.retrain)
 
 
-_PROGRESS = None  # in a worker: the queue that carries committed epochs to the parent
-
-
-def _init_worker(queue) -> None:
-    global _PROGRESS
-    _PROGRESS = queue
-
-
-class _QueueReporter:
-    """Tells the parent process about each committed epoch (lifecycle.Reporter)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def data_loaded(self, data, seconds): ...
-
-    def run_started(self, run_dir, config, resumed_from): ...
-
-    def status_written(self, status): ...
-
-    def epoch_done(self, row, record, hints):
-        try:
-            _PROGRESS.put_nowait(self.name)
-        except Exception:  # the progress bar is a nicety: never let it stop a run
-            pass
-
-
-def _train_job(job: Job, output_dir: Path, epochs: int, limit: int | None, data_dir) -> tuple:
-    """In a worker process: train or resume one run; returns (name, status, code, reason)."""
-    from kit import lifecycle
-    reporter = _QueueReporter(job.name)
-    if job.action == "resume":
-        outcome = lifecycle.resume_run(output_dir / job.name, data_dir=data_dir, reporter=reporter,
-                                     progress=False)
-    else:
-        outcome = lifecycle.train_run(job.entry.run_config(epochs, job.seed, limit), output_dir,
-                                    job.name, data_dir=data_dir, reporter=reporter, progress=False)
-    return job.name, outcome.status, outcome.exit_code, outcome.reason
-
-
-def train_all(jobs: list[Job], args, out: Output) -> list[str]:
-    """Train the jobs in worker processes; returns the names of those that failed."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+def train_jobs(jobs: list[Job], study_dir: Path, args, out: Output) -> list[str]:
+    """Train the jobs on args.engine (joblib's worker processes, or a Dask cluster), with one
+    progress bar over them all; returns the names of those that did not complete."""
     from tqdm import tqdm
 
-    from kit.signals import Interrupted, StopSignals
-    # One BLAS thread per run: the runs themselves fill the cores, and batches of 4 gain
-    # nothing from threads. Set before the workers start, so their NumPy sees it.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    os.environ["MPLBACKEND"] = "Agg"
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    failed = []
-    total = sum(args.epochs for _ in jobs)
+    from kit.engine import Job as EngineJob
+    from kit.engine import committed_epochs
+    work = [EngineJob(job.name, job.config) for job in jobs]
+    total = sum(job.config.epochs for job in jobs)
+    finished: dict[str, int] = {}
+    failed: list[str] = []
     with tqdm(total=total, desc="Study", unit="epoch", dynamic_ncols=True,
-              disable=None if out.progress_ok() else True) as bar, \
-            ProcessPoolExecutor(max_workers=args.jobs, mp_context=context,
-                                initializer=_init_worker, initargs=(queue,)) as pool, \
-            StopSignals() as stop:
-        futures = {pool.submit(_train_job, job, args.output_dir, args.epochs, args.limit,
-                               args.data_dir): job for job in jobs}
-        pending = set(futures)
-        try:
-            while pending:
-                try:
-                    while True:
-                        queue.get_nowait()
-                        bar.update(1)
-                except Exception:  # queue.Empty
-                    pass
-                for future in [f for f in pending if f.done()]:
-                    pending.discard(future)
-                    try:
-                        name, status, code, reason = future.result()
-                    except Exception as err:  # a worker that died or raised: say which run
-                        name, status = futures[future].name, "failed"
-                        reason = f"{type(err).__name__}: {err}"
-                    if status == "completed":
-                        tqdm.write(f"  done    {name}")
-                    else:
-                        failed.append(name)
-                        tqdm.write(f"  {status.upper():7} {name}: {reason}")
-                time.sleep(0.2)
-        except Interrupted as err:
-            for future in futures:
-                future.cancel()
-            # The workers stop as train.py does (the epoch in progress dropped, the
-            # committed ones kept); wait for them so no run stays 'running'.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                try:
-                    os.kill(process.pid, signal.SIGTERM)
-                except OSError:
-                    pass
-            with stop.held(raise_after=False):
-                pool.shutdown(wait=True, cancel_futures=True)
-            raise err
+              initial=sum(committed_epochs(study_dir / job.name) for job in jobs),
+              postfix=f"runs 0/{len(jobs)}",
+              disable=None if out.progress_ok() else True) as bar:
+
+        def tick() -> None:
+            epochs = sum(finished.get(j.name, committed_epochs(study_dir / j.name)) for j in jobs)
+            bar.n = min(epochs, total)
+            bar.set_postfix_str(f"runs {len(finished)}/{len(jobs)}", refresh=False)
+            bar.refresh()
+
+        def ended(result) -> None:
+            finished[result.name] = committed_epochs(study_dir / result.name)
+            if result.status in ("completed", "stopped-early"):
+                tqdm.write(f"  done    {result.name}")
+            elif result.status != "skipped":
+                failed.append(result.name)
+                tqdm.write(f"  {result.status.upper():7} {result.name}: {result.reason}")
+            tick()
+
+        args.engine.run(work, study_dir, args.data_dir, ended, tick)
     return failed
 
 
@@ -290,15 +230,20 @@ def run_study(args, out: Output) -> int:
     entries = [e for e in ENTRIES if e.category in args.category]
     seeds = [args.seed + k for k in range(args.seeds)]
     prepare_output_dir(args.output_dir)
+    with study_lock(args.output_dir):
+        return _run_study(entries, seeds, args, out)
+
+
+def _run_study(entries: list[Entry], seeds: list[int], args, out: Output) -> int:
     jobs = [plan(e, s, args) for e in entries for s in seeds]
     todo = [j for j in jobs if j.action != "done"]
     resumed = sum(j.action == "resume" for j in todo)
     out.say(f"Study: {len(entries)} configurations x {len(seeds)} seeds, {args.epochs} epochs each; "
             f"{len(jobs) - len(todo)} runs already completed, {len(todo)} to train"
-            + (f" ({resumed} resumed)" if resumed else "") + f", {args.jobs} at a time.")
+            + (f" ({resumed} resumed)" if resumed else "") + f", {args.engine.where}.")
     start = time.perf_counter()
     if todo:
-        failed = train_all(todo, args, out)
+        failed = train_jobs(todo, args.output_dir, args, out)
         if failed:
             return out.fail(f"{len(failed)} run(s) did not complete: {', '.join(failed)}")
         out.say(f"Trained {len(todo)} run(s) in {(time.perf_counter() - start) / 60:.1f} minutes.")
@@ -310,6 +255,25 @@ def run_study(args, out: Output) -> int:
     if args.ship:
         return ship(results, args, out)
     return 0
+
+
+
+@contextlib.contextmanager
+def study_lock(folder: Path) -> Iterator[None]:
+    """Hold folder's study lock for the block; a StudyError when another study.py holds it."""
+    from kit.fsutil import RunLock
+    lock = RunLock(folder)
+    try:
+        taken = lock.acquire()
+    except OSError as err:
+        raise StudyError(f"cannot lock {Output.path(lock.path)} ({err.strerror or err})") from None
+    if not taken:
+        raise StudyError(f"another study.py is working in {Output.path(folder)} (it holds "
+                         f"{Output.path(lock.path)}); wait for it to end, or use another folder")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -364,8 +328,9 @@ def results_table(results: dict, args) -> str:
     lines = [
         "# Study results",
         "",
-        (f"Every configuration: Normal normalization, Xavier initialization, batch 4, learning "
-         f"rate 0.001, {args.epochs} epochs, seeds {', '.join(map(str, seeds))} (each seed draws "
+        (f"Every configuration: Normal normalization, Xavier initialization, batch "
+         f"{RunConfig.default('batch_size')}, learning rate {RunConfig.default('learning_rate'):g}, "
+         f"{args.epochs} epochs, seeds {', '.join(map(str, seeds))} (each seed draws "
          "its own split of 58,000 training / 6,000 validation images, initialization and "
          "shuffles; the 6,000 test images, t10k 4000-9999, are the same for all)."
          if not args.limit else
@@ -495,6 +460,163 @@ def ship(results: dict, args, out: Output) -> int:
     return code
 
 
+# ---- a study of your own: --grid or --random ------------------------------------------------
+
+STUDY_RECORD = "study.json"
+
+
+def base_config(args) -> RunConfig:
+    """The configuration every point of a study of one's own starts from: the built-in
+    study's baseline (2 hidden layers of ReLU, Momentum, Normal, Xavier), with RunConfig's
+    defaults for the hyperparameters, changed by train.py's flags given here."""
+    from kit.search import SETTINGS
+    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
+    base = BASELINE.run_config(args.epochs, 0, args.limit)
+    values = {**{name: getattr(base, name) for name, _, _ in RunConfig.options()}, **given}
+    if values["layers"] and values["activation"] is None:  # layers given, activation not
+        values["activation"] = BASELINE.activation
+    try:
+        return RunConfig.create(**values)
+    except ValueError as err:
+        raise SearchFlagError(f"the base configuration is not valid: {err}") from None
+
+
+class SearchFlagError(Exception):
+    """A --grid/--random command that cannot be run as given (exit 2, nothing trained)."""
+
+
+def own_points(args):
+    """(kind, settings, points, base) of --grid or --random; SearchFlagError when invalid."""
+    from kit.search import SpecError, check_size, grid_points, parse_spec, random_points
+    base = base_config(args)
+    try:
+        if args.grid is not None:
+            kind, settings = "grid", parse_spec(args.grid, "--grid")
+            points = grid_points(base, settings)
+        else:
+            count, spec = args.random
+            try:
+                n = int(count)
+            except ValueError:
+                raise SpecError(f"--random N SPEC: {count!r} is not a whole number of configurations") from None
+            if n < 1:
+                raise SpecError(f"--random N SPEC: N is {n}; give 1 or more configurations")
+            kind, settings = "random", parse_spec(spec, "--random")
+            points = random_points(base, settings, n, args.seed)
+        check_size(len(points), args.seeds, args.yes)
+    except SpecError as err:
+        raise SearchFlagError(str(err)) from None
+    return kind, settings, points, base
+
+
+def default_name(kind: str, settings) -> str:
+    return f"{kind}-" + "-".join(s.name for s in settings)
+
+
+def check_study_record(folder: Path, base: RunConfig, out: Output) -> None:
+    """Refuse a folder that holds another study (other base configuration or epochs) or
+    things that are not a study; write the record of a new one."""
+    import json
+
+    from kit.fsutil import write_json
+    from kit.search import base_values, format_value
+    record = folder / STUDY_RECORD
+    mine = {"format": 1, "base": {k: v for k, v in base_values(base).items()}}
+    if record.exists():
+        try:
+            theirs = json.loads(record.read_text(encoding="utf-8"))
+            old = theirs["base"]
+            if not isinstance(old, dict):
+                raise TypeError
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StudyError(f"{Output.path(record)} is not a study record study.py can read; "
+                             "use another --name") from None
+        if old.get("epochs") != base.epochs:
+            raise StudyError(f"{Output.path(folder)} holds a study of {old.get('epochs')} epochs per run, "
+                             f"not {base.epochs}; give --epochs {old.get('epochs')} to continue it, or "
+                             "another --name")
+        differ = [k for k, v in mine["base"].items() if old.get(k, v) != v or k not in old]
+        if differ:
+            k = differ[0]
+            there = format_value(old[k]) if k in old else "unset"
+            raise StudyError(f"{Output.path(folder)} holds a study with another base configuration "
+                             f"({k} {there} there, {format_value(mine['base'][k])} here); give the "
+                             "same flags as before to continue it, or another --name")
+        return
+    if any(p.name != ".lock" for p in folder.iterdir()):
+        raise StudyError(f"{Output.path(folder)} is not empty and holds no {STUDY_RECORD}; it is not a "
+                         "study folder: use another --name (nothing there was changed)")
+    write_json(record, mine)
+
+
+def run_own_study(args, out: Output) -> int:
+    from kit.record import Run, prepare_output_dir
+    kind, settings, points, base = own_points(args)
+    folder = args.output_dir
+    prepare_output_dir(folder)
+    with study_lock(folder):
+        check_study_record(folder, base, out)
+        seeds = [args.seed + k for k in range(args.seeds)]
+        advice = "use another --name (nothing there was changed)"
+        jobs = [plan_run(folder / p.folder(s), p.run_config(s), other_advice=advice)
+                for p in points for s in seeds]
+        todo = [j for j in jobs if j.action != "done"]
+        resumed = sum(j.action == "resume" for j in todo)
+        out.say(f"Study {Output.path(folder)}: {len(points)} configurations x {len(seeds)} "
+                f"seeds, {base.epochs} epochs each; {len(jobs) - len(todo)} runs already "
+                f"finished, {len(todo)} to train" + (f" ({resumed} resumed)" if resumed else "")
+                + f", {args.engine.where}.")
+        failed = train_jobs(todo, folder, args, out) if todo else []
+        from kit.engine import needs
+        from kit.search import Summary
+        summaries, missing = [], []
+        for p in points:
+            names = [p.folder(s) for s in seeds]
+            if all(needs(folder / n, p.run_config(s)) == "done" for n, s in zip(names, seeds)):
+                runs = [Run.load(folder / n) for n in names]
+                if all(r.record.best for r in runs):
+                    summaries.append(Summary(p, runs))
+                    continue
+            missing.append(p.label)
+        if summaries:
+            write_own_results(summaries, settings, kind, base, folder, out)
+        if failed or missing:
+            return out.fail(f"{len(failed)} run(s) did not complete ({', '.join(failed[:5])}"
+                            f"{', ...' if len(failed) > 5 else ''}); {len(missing)} configuration(s) "
+                            "are left out of the results; run the same command again to train them")
+        return 0
+
+
+def write_own_results(summaries, settings, kind: str, base: RunConfig, folder: Path, out: Output) -> None:
+    from kit.fsutil import atomic_write_text
+    from kit.search import format_value as fmt
+    from kit.search import ranked, results_csv, results_md, verdicts, write_graphs
+    title = f"Study {folder.name}"
+    searched = {s.name for s in settings}
+    shared = ", ".join(f"{k} {fmt(getattr(base, k))}" for k in
+                       ("layers", "activation", "optimizer", "normalization", "init", "hidden_size",
+                        "learning_rate", "batch_size", "l1", "decay", "l2", "dropout", "augment")
+                       if k not in searched)
+    seeds = sorted({r.config.seed for s in summaries for r in s.runs})
+    base_line = (f"A {kind} search over {', '.join(sorted(searched, key=[s.name for s in settings].index))}; "
+                 f"every other setting as in the base configuration ({shared}); {base.epochs} epochs"
+                 + (f" on {base.limit} training images" if base.limit else "")
+                 + f"; seeds {', '.join(map(str, seeds))}.")
+    sentences = verdicts(summaries, settings, kind)
+    graphs = write_graphs(summaries, settings, folder, title)
+    seconds = sum(sum(s.seconds) for s in summaries)
+    atomic_write_text(folder / "results.md",
+                      results_md(title, base_line, summaries, settings, sentences, graphs, seconds))
+    atomic_write_text(folder / "results.csv", results_csv(summaries, settings))
+    best = ranked(summaries)[0]
+    out.say(f"Wrote results.md, results.csv and {', '.join(graphs)} to {Output.path(folder)}")
+    from kit.search import mean_sd_text as _pm
+    out.say(out.wrap(f"Best mean validation accuracy: {best.point.label} (validation {_pm(best.val)} %, "
+                     f"test at that epoch {_pm(best.test)} %)"))
+    for sentence in sentences:
+        out.say(out.wrap(sentence, indent="  "))
+
+
 # ---- the command line ------------------------------------------------------------------
 
 _positive, _seed = whole_number(1), whole_number(0)
@@ -514,32 +636,74 @@ def _categories(text: str) -> tuple[str, ...]:
     return CATEGORIES if "all" in names else names
 
 
+def _setting_flag(name: str):
+    """An argparse type for one of train.py's configuration flags, checked by RunConfig."""
+    def convert(text: str):
+        from kit.search import SpecError, parse_value
+        try:
+            return parse_value(name, text)
+        except SpecError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    convert.__name__ = name
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    p.add_argument("--category", type=_categories, default=CATEGORIES, metavar="NAMES",
-                   help=f"comma-separated categories to train and draw: {', '.join(CATEGORIES)} "
-                        "(default: all)")
+    from kit.search import SETTINGS
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter,
+                      epilog="A study of your own: --grid \"hidden_size=32,64 activation=relu,sigmoid\" "
+                             "or --random 20 \"learning_rate=1e-4..1e-1:log l2=0..1e-3\", over the base "
+                             "configuration given by train.py's flags; see docs/your-own-study.md.")
+    own = p.add_argument_group("a study of your own")
+    own.add_argument("--grid", default=None, metavar="SPEC",
+                     help="every combination of these settings' values, e.g. \"hidden_size=32,64,128 "
+                          "activation=relu,sigmoid\"")
+    own.add_argument("--random", nargs=2, default=None, metavar=("N", "SPEC"),
+                     help="N configurations drawn from these settings, e.g. 20 \"learning_rate=1e-4..1e-1:log "
+                          "l2=0..1e-3 activation=relu,sigmoid\" (LOW..HIGH uniform, :log log-uniform; "
+                          "reproducible from --seed)")
+    own.add_argument("--name", default=None, metavar="NAME",
+                     help="the study's folder, saved_files/studies/NAME (default: from the settings "
+                          "searched); the same command again trains only what is missing")
+    own.add_argument("--yes", action="store_true", help=f"train a study of more than "
+                     f"{1000:,} runs")
+    base = p.add_argument_group("the base configuration of --grid/--random (train.py's flags; "
+                                "default: 2 hidden layers, relu, momentum, normal, xavier and "
+                                "RunConfig's hyperparameters)")
+    for name in SETTINGS:
+        option = RunConfig.option(name)
+        base.add_argument(option.flag, dest=name, type=_setting_flag(name), default=None,
+                          metavar=option.metavar, help=option.help)
+    builtin = p.add_argument_group("the built-in study")
+    builtin.add_argument("--category", type=_categories, default=None, metavar="NAMES",
+                         help=f"comma-separated categories to train and draw: {', '.join(CATEGORIES)} "
+                              "(default: all)")
     p.add_argument("--seeds", type=_positive, default=3, metavar="N",
                    help="seeds per configuration: --seed, --seed + 1, ...")
     p.add_argument("--epochs", type=_positive, default=40, metavar="N", help="epochs per run")
     p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
-                   help="runs trained at a time")
-    p.add_argument("--seed", type=_seed, default=1, metavar="N", help="the first seed")
+                   help="runs trained at a time on this machine")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train on the Dask cluster of this scheduler (tcp://host:8786) instead; "
+                        "the study's folder and the data must be on storage every worker sees")
+    p.add_argument("--seed", type=_seed, default=1, metavar="N",
+                   help="the first seed (and, for --random, the seed of the draw)")
     p.add_argument("--output-dir", type=_folder, default=None, metavar="DIR",
                    help="where the run folders go (default: saved_files/study for the 40-epoch "
-                        "study, saved_files/study-N-epochs otherwise)")
-    p.add_argument("--images-dir", type=_folder, default=None, metavar="DIR",
-                   help="where the graphs and study_results.md go (default: Images/ for the "
-                        "40-epoch study, the output folder otherwise)")
-    p.add_argument("--ship", action="store_true",
-                   help="copy the best-validation run of the configuration with the best mean "
-                        "validation accuracy to saved_files/best-model/ (and the 'best' category's "
-                        "to saved_files/best-model-wide/)")
-    p.add_argument("--force", action="store_true",
-                   help="with --ship, replace a shipped model even by one of lower validation accuracy")
+                        "study, saved_files/study-N-epochs otherwise; saved_files/studies/NAME "
+                        "for --grid and --random)")
+    builtin.add_argument("--images-dir", type=_folder, default=None, metavar="DIR",
+                         help="where the graphs and study_results.md go (default: Images/ for the "
+                              "40-epoch study, the output folder otherwise)")
+    builtin.add_argument("--ship", action="store_true",
+                         help="copy the best-validation run of the configuration with the best mean "
+                              "validation accuracy to saved_files/best-model/ (and the 'best' category's "
+                              "to saved_files/best-model-wide/)")
+    builtin.add_argument("--force", action="store_true",
+                         help="with --ship, replace a shipped model even by one of lower validation accuracy")
     p.add_argument("--data-dir", type=_folder, default=None, metavar="DIR", help="folder with the MNIST files")
-    p.add_argument("--retrain", action="store_true",
-                   help="replace run folders that hold runs with other settings")
+    builtin.add_argument("--retrain", action="store_true",
+                         help="replace run folders that hold runs with other settings")
     p.add_argument("--limit", type=_positive, default=None, metavar="N",
                    help="developer option: train on this many images (for tests)")
     return p
@@ -555,30 +719,84 @@ def main(argv=None) -> int:
         return 130
 
 
+def _misused(args) -> str | None:
+    """Flags that do not go together, in words, or None."""
+    from kit.search import SETTINGS
+    own = args.grid is not None or args.random is not None
+    if args.grid is not None and args.random is not None:
+        return "--grid and --random do not go together; give one"
+    if own:
+        wrong = [flag for flag, given in (("--category", args.category is not None),
+                                          ("--images-dir", args.images_dir is not None),
+                                          ("--ship", args.ship), ("--force", args.force),
+                                          ("--retrain", args.retrain)) if given]
+        if wrong:
+            return f"{', '.join(wrong)} go with the built-in study, not with --grid or --random"
+        return None
+    wrong = [RunConfig.option(n).flag for n in SETTINGS if getattr(args, n) is not None]
+    wrong += [flag for flag, given in (("--name", args.name is not None), ("--yes", args.yes)) if given]
+    if wrong:
+        return (f"{', '.join(wrong)} go with --grid or --random (a study of your own); the built-in "
+                "study has its own configurations")
+    return None
+
+
 def _main(argv, out: Output) -> int:
     p = build_parser()
     args = p.parse_args(argv)
+    import mnist_loader
     from kit.config import RunError
+    from kit.engine import Engine, EngineError
+    from kit.record import check_run_name
     from kit.signals import Interrupted, OutputLost
-    # Only the full study writes into Images/ and saved_files/study/, so a quick
-    # version never replaces the published graphs.
-    full = args.epochs == 40 and args.limit is None
-    if args.output_dir is None:
-        args.output_dir = HERE / "saved_files" / ("study" if full else f"study-{args.epochs}-epochs")
-    if args.images_dir is None:
-        args.images_dir = HERE / "Images" if full and args.output_dir == HERE / "saved_files" / "study" \
-            else args.output_dir
-    args.ship_dir = HERE / "saved_files"
+    problem = _misused(args)
+    if problem:
+        return out.fail(problem, 2)
+    own = args.grid is not None or args.random is not None
+    if own:
+        try:
+            own_points(args)  # every spec and flag checked before anything is touched
+        except SearchFlagError as err:
+            return out.fail(str(err), 2)
+        if args.output_dir is None:
+            from kit.search import parse_spec
+            settings = parse_spec(args.grid if args.grid is not None else args.random[1],
+                                  "--grid" if args.grid is not None else "--random")
+            name = args.name or default_name("grid" if args.grid is not None else "random", settings)
+            problem = check_run_name(name)
+            if problem:
+                return out.fail(problem, 2)
+            args.output_dir = HERE / "saved_files" / "studies" / name
+    else:
+        args.category = args.category or CATEGORIES
+        # Only the full study writes into Images/ and saved_files/study/, so a quick
+        # version never replaces the published graphs.
+        full = args.epochs == 40 and args.limit is None
+        if args.output_dir is None:
+            args.output_dir = HERE / "saved_files" / ("study" if full else f"study-{args.epochs}-epochs")
+        if args.images_dir is None:
+            args.images_dir = HERE / "Images" if full and args.output_dir == HERE / "saved_files" / "study" \
+                else args.output_dir
+        args.ship_dir = HERE / "saved_files"
+    args.engine = Engine(args.jobs, args.scheduler)
     try:
-        return run_study(args, out)
-    except (StudyError, RunError) as err:
+        args.engine.connect()  # an unreachable scheduler is said before anything is touched
+        args.data_dir = mnist_loader.ensure_data(args.data_dir).resolve()
+        return run_own_study(args, out) if own else run_study(args, out)
+    except (StudyError, RunError, EngineError, mnist_loader.MnistError) as err:
         return out.fail(str(err))
+    except SearchFlagError as err:
+        return out.fail(str(err), 2)
     except OutputLost as err:
         return out.output_lost(err, "completed runs are kept; run study.py again to resume")
     except Interrupted as err:
         out.clear_line()
-        out.error(f"interrupted ({err}); completed runs are kept, run study.py again to resume")
+        out.error(f"interrupted ({err}); no run was started after it, the runs that were training "
+                  "are marked interrupted and completed runs are kept; run the same command again "
+                  "to resume")
         return err.exit_code
+    finally:
+        args.engine.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,324 @@
+"""Where a study's runs are trained: worker processes on this machine through joblib
+(loky, the process engine scikit-learn uses), or the workers of a Dask cluster.
+
+A study hands the engine a list of `Job`s (a run folder name and its configuration). Each
+job is one call of `run_job` in a worker, which decides from the disk what the run needs
+(train it, resume it, nothing) at the moment it starts: a job that a dying Dask worker
+lost and the scheduler gives to another worker resumes from the last committed epoch.
+Workers tell the parent nothing while they train: the progress bar reads the committed
+epochs from the run folders (the storage every worker shares), so the same code serves
+both engines.
+
+Stopping (Ctrl-C, SIGTERM): the parent writes a stop file into the study folder, so a
+job that has not started returns at once; local workers in the middle of a run get
+SIGTERM, which lifecycle handles as train.py does (the epoch in progress is dropped, the
+run is marked interrupted); a Dask run sees the stop file after its next committed epoch.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.config import RunConfig, RunError
+from kit.signals import Interrupted, StopSignals
+
+STOP_FILE = ".stop"          # in the study folder: queued jobs return without training
+WORKERS = ".workers"         # in the study folder: one file per run being trained, "host pid"
+POLL = 0.5                   # seconds between looks at the run folders for the progress bar
+CONNECT_TIMEOUT = 5          # seconds to reach a Dask scheduler before giving up
+
+
+class EngineError(Exception):
+    """The engine cannot start (an unreachable scheduler, a missing package); one line."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a study: its folder name inside the study folder and its configuration."""
+    name: str
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a job ended, as the worker saw it."""
+    name: str
+    status: str        # a run status, "skipped" (the study was stopping) or "lost" (worker died)
+    reason: str = ""
+
+
+# ---- what a run folder needs --------------------------------------------------------------
+
+def needs(folder: Path, config: RunConfig) -> str:
+    """What folder needs to hold a finished run of config: 'train' (no folder), 'resume'
+    (ours, with committed epochs, not live), 'retrain' (ours, no epoch committed), 'done'
+    (completed, stopped early or diverged: training it again would give the same),
+    'busy' (a live process writes it) or 'other' (a run of other settings, or unreadable)."""
+    from kit.record import Run
+    if not folder.exists():
+        return "train"
+    try:
+        run = Run.load(folder)
+    except RunError:
+        return "other"
+    if run.config != config:
+        return "other"
+    if run.live:
+        return "busy"
+    record = run.record
+    if record.status in ("completed", "stopped-early", "diverged"):
+        return "done"
+    if run.legacy:
+        return "other"
+    return "resume" if record.epochs_completed else "retrain"
+
+
+def committed_epochs(folder: Path) -> int:
+    """Epochs committed in a run folder (0 when there is none yet or it cannot be read)."""
+    from kit.record import Run
+    try:
+        return Run.load(folder).record.epochs_completed
+    except (RunError, OSError):
+        return 0
+
+
+# ---- in a worker ------------------------------------------------------------------------
+
+_IN_JOB = False
+
+
+def _worker_signal(signum, frame) -> None:
+    """A local worker's stop-signal handler outside lifecycle's own: during a job (before
+    its run has begun or after it ended) the job stops; between jobs it is ignored, so a
+    SIGTERM the parent sent as a run ended never kills the worker itself."""
+    if _IN_JOB:
+        raise Interrupted(signum)
+
+
+class _StopFileReporter:
+    """lifecycle.Reporter: after each committed epoch, stop when the study is stopping
+    (the way a Dask run, which no signal reaches, is stopped)."""
+
+    def __init__(self, stop_file: Path):
+        self.stop_file = stop_file
+
+    def data_loaded(self, data, seconds): ...
+
+    def run_started(self, run_dir, config, resumed_from): ...
+
+    def status_written(self, status): ...
+
+    def epoch_done(self, row, record, hints):
+        if self.stop_file.exists():
+            raise Interrupted(signal.SIGTERM)
+
+
+def run_job(job: Job, study_dir: Path, data_dir: Path | None) -> Result:
+    """In a worker: train, resume or skip job's run in study_dir. Never raises (one run's
+    failure must not take the study's other runs down with it): every way it can end is
+    a Result."""
+    global _IN_JOB
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:  # a local worker process; a Dask worker runs jobs in threads
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, _worker_signal)
+    _IN_JOB = True
+    stop_file = study_dir / STOP_FILE
+    mark = study_dir / WORKERS / job.name
+    try:
+        if stop_file.exists():
+            return Result(job.name, "skipped")
+        folder = study_dir / job.name
+        action = needs(folder, job.config)
+        if action in ("done", "busy", "other"):
+            reason = {"busy": "another process is training it", "done": "",
+                      "other": f"{folder} holds a run with other settings"}[action]
+            return Result(job.name, "completed" if action == "done" else "failed", reason)
+        if in_main:
+            with contextlib.suppress(OSError):
+                mark.parent.mkdir(exist_ok=True)
+                mark.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        from kit import lifecycle
+        reporter = _StopFileReporter(stop_file)
+        if action == "retrain":  # ours, with nothing committed: nothing of value to keep
+            import shutil
+            shutil.rmtree(folder)
+        if action == "resume":
+            outcome = lifecycle.resume_run(folder, data_dir=data_dir, reporter=reporter, progress=False)
+        else:
+            outcome = lifecycle.train_run(job.config, study_dir, job.name, data_dir=data_dir,
+                                          reporter=reporter, progress=False)
+        return Result(job.name, outcome.status, outcome.reason)
+    except Interrupted as err:
+        return Result(job.name, "interrupted", str(err))
+    except Exception as err:  # noqa: BLE001 - reported as this run's failure, by name
+        return Result(job.name, "failed", str(err) if isinstance(err, RunError)
+                      else f"{type(err).__name__}: {err}")
+    finally:
+        _IN_JOB = False
+        with contextlib.suppress(OSError):
+            mark.unlink()
+
+
+# ---- in the parent ------------------------------------------------------------------------
+
+class Engine:
+    """Runs jobs on local processes (jobs: how many at a time) or on a Dask cluster
+    (scheduler: its address). connect() first, so a scheduler that cannot be reached is
+    said before anything is planned or trained."""
+
+    def __init__(self, jobs: int, scheduler: str | None = None):
+        self.jobs = jobs
+        self.scheduler = scheduler
+        self.client = None
+
+    def connect(self) -> None:
+        if self.scheduler is None:
+            return
+        try:
+            from distributed import Client
+        except ImportError:
+            raise EngineError('--scheduler needs Dask: pip install "dask[distributed]"') from None
+        import logging
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # our one line says it
+        try:
+            self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler} within "
+                              f"{CONNECT_TIMEOUT} s ({type(err).__name__}); start one with "
+                              "`dask scheduler` and give the address it prints") from None
+
+    def close(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=CONNECT_TIMEOUT)
+            self.client = None
+
+    @property
+    def where(self) -> str:
+        if self.client is not None:
+            n = len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+            return f"on the Dask cluster at {self.scheduler} ({n} worker{'s' if n != 1 else ''})"
+        return f"{self.jobs} at a time"
+
+    def run(self, jobs: list[Job], study_dir: Path, data_dir: Path | None,
+            on_result: Callable[[Result], None], on_tick: Callable[[], None]) -> list[Result]:
+        """Train the jobs; on_result(result) as each ends, on_tick() every POLL seconds.
+        Stop signals raise Interrupted here after every job has stopped (none left
+        running, none started after the signal)."""
+        study_dir = Path(study_dir).resolve()
+        with contextlib.suppress(FileNotFoundError):
+            (study_dir / STOP_FILE).unlink()
+        # One BLAS thread per run: the runs themselves fill the cores, and batches of 4 gain
+        # nothing from threads. Set before the workers start, so their NumPy sees it.
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+        os.environ["MPLBACKEND"] = "Agg"
+        results: queue.Queue = queue.Queue()
+        done: list[Result] = []
+        feed = threading.Thread(target=self._feed, args=(jobs, study_dir, data_dir, results),
+                                daemon=True)
+        # The engine's loop runs in a thread; this (main) thread takes the signals, so a
+        # Ctrl-C never lands inside joblib or Dask, which would kill the workers mid-epoch.
+        with StopSignals() as stop:
+            feed.start()
+            try:
+                self._collect(feed, results, done, on_result, on_tick)
+            except Interrupted:
+                with stop.held(raise_after=False):  # a second Ctrl-C waits for the workers
+                    self._stop(study_dir)
+                    self._collect(feed, results, done, on_result, on_tick)
+                raise
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    (study_dir / STOP_FILE).unlink()
+                with contextlib.suppress(OSError):  # only when empty: no worker is marked there
+                    (study_dir / WORKERS).rmdir()
+        return done
+
+    def _collect(self, feed, results, done, on_result, on_tick) -> None:
+        last_tick = 0.0
+        while True:
+            try:
+                item = results.get(timeout=0.1)
+            except queue.Empty:
+                item = None
+            if isinstance(item, BaseException):
+                raise item
+            if item is _END:
+                return
+            if item is not None:
+                done.append(item)
+                on_result(item)
+            if time.monotonic() - last_tick >= POLL:
+                on_tick()
+                last_tick = time.monotonic()
+
+    def _stop(self, study_dir: Path) -> None:
+        """Start no more jobs; stop the running ones (local: SIGTERM; Dask: at their next epoch)."""
+        with contextlib.suppress(OSError):
+            (study_dir / STOP_FILE).write_text("stopping\n")
+        if self.client is not None:
+            return
+        host = socket.gethostname()
+        with contextlib.suppress(OSError):
+            for mark in (study_dir / WORKERS).iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    where, pid = mark.read_text().split()
+                    if where == host and int(pid) != os.getpid():
+                        os.kill(int(pid), signal.SIGTERM)
+
+    def _feed(self, jobs, study_dir, data_dir, results: queue.Queue) -> None:
+        """In a thread: run every job on the engine, putting each Result on results, then _END
+        (an error of the engine itself is put there instead, to be raised in the main thread)."""
+        try:
+            if self.client is not None:
+                self._feed_dask(jobs, study_dir, data_dir, results)
+            else:
+                self._feed_joblib(jobs, study_dir, data_dir, results)
+        except EngineError as err:
+            results.put(err)
+        except Exception as err:  # noqa: BLE001 - handed to the main thread, said there in one line
+            results.put(EngineError(f"the engine failed: {type(err).__name__}: {err}; the runs keep "
+                                    "their committed epochs, run the same command again to resume"))
+        results.put(_END)
+
+    def _feed_joblib(self, jobs, study_dir, data_dir, results) -> None:
+        from joblib import Parallel, delayed
+        # One job per task, no pre-dispatch beyond the workers: a stop leaves little queued.
+        parallel = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered",
+                            batch_size=1, pre_dispatch="n_jobs")
+        try:
+            for result in parallel(delayed(run_job)(job, study_dir, data_dir) for job in jobs):
+                results.put(result)
+        except Exception as err:  # a worker process died (killed, out of memory)
+            raise EngineError(f"a worker process died ({type(err).__name__}); the runs it was "
+                              "training keep their committed epochs: run the same command "
+                              "again to resume them") from None
+
+    def _feed_dask(self, jobs, study_dir, data_dir, results) -> None:
+        futures = self.client.map(run_job, jobs, study_dir=study_dir, data_dir=data_dir,
+                                  pure=False, key=[f"study-{job.name}-{os.urandom(4).hex()}"
+                                                   for job in jobs])
+        pending = dict(zip(futures, (job.name for job in jobs)))
+        while pending:  # polled: distributed.as_completed wants a default client in this thread
+            for future in [f for f in pending if f.done()]:
+                name = pending.pop(future)
+                try:
+                    results.put(future.result())
+                except Exception as err:  # the scheduler gave up on it (workers died under it)
+                    results.put(Result(name, "lost", f"{type(err).__name__}: {err}; run the same "
+                                       "command again to resume it"))
+            time.sleep(0.2)
+
+
+_END = object()

@@ -60,7 +60,8 @@ class Result:
 def needs(folder: Path, config: RunConfig) -> str:
     """What folder needs to hold a finished run of config: 'train' (no folder), 'resume'
     (ours, with committed epochs, not live), 'retrain' (ours, no epoch committed), 'done'
-    (completed, stopped early or diverged: training it again would give the same),
+    (completed, stopped early or diverged, or all its epochs committed before a stop:
+    training it again would give the same),
     'busy' (a live process writes it) or 'other' (a run of other settings, or unreadable)."""
     from kit.record import Run
     if not folder.exists():
@@ -75,6 +76,8 @@ def needs(folder: Path, config: RunConfig) -> str:
         return "busy"
     record = run.record
     if record.status in ("completed", "stopped-early", "diverged"):
+        return "done"
+    if record.epochs_completed >= config.epochs:  # stopped after its last commit, while closing
         return "done"
     if run.legacy:
         return "other"

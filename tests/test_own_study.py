@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -120,11 +121,18 @@ def test_an_interrupted_study_resumes(tmp_path, mnist_dir):
     args = ["--grid", "hidden_size=16,32", "--seeds", "2", "--epochs", "3", "--limit", "3000", "--jobs", "2"]
     env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg"}
     stops = 0
-    for signum, delay in ((signal.SIGINT, 7), (signal.SIGTERM, 9), (signal.SIGINT, 6)):
+    pick = random.Random()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
         proc = subprocess.Popen([sys.executable, str(ROOT / "study.py"), *args, "--output-dir", str(out)],
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 stdin=subprocess.DEVNULL)
-        time.sleep(delay)
+        # The signal lands at a random moment once a run is being trained (a fixed delay
+        # found the study already finished on a quiet machine, and still running on a busy one).
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and not any(
+                '"running"' in p.read_text(errors="replace") for p in out.glob("*/run.json")):
+            time.sleep(0.05)
+        time.sleep(pick.uniform(0, 1.5))
         proc.send_signal(signum)
         sent = time.monotonic()
         _, err = proc.communicate(timeout=120)

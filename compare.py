@@ -205,10 +205,11 @@ def draw(groups: list[Group], args, title: str, out: Output) -> int:
     if args.save is None and plots.display_available() and plots.interactive_backend() is not None:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=figure_size(len(groups)))
+        plots.fit_to_screen(fig)
         plot_groups(groups, args.metric, title, figure=fig)
         out.say("Showing the graph; close its window (or press Ctrl-C) to finish.")
         try:
-            plt.show()
+            plots.show_windows()
         except KeyboardInterrupt:
             out.say("Closed the graph window.")
         return 0

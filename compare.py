@@ -114,23 +114,16 @@ def show_table(args, out: Output) -> int:
                         "train.py, or give the folder that holds your runs")
     rows = sort_rows([table_row(f, root) for f in find_runs(root)], args.sort)
     if args.csv:
-        out.say(csv_text(rows).rstrip("\n"))
+        out.say(csv_text(rows).rstrip("\n"), whole=True)
         return 0
     if not rows:
         out.say(f"No runs in {out.path(root)}; train one with: python train.py")
         return 0
-    width = out.width() if _is_terminal() else None
-    out.say(format_table(rows, width))
+    width = out.columns(sys.stdout)
+    out.say(format_table(rows, width), whole=True)
     note = COLUMN_NOTE + "."
     out.say(out.wrap(note) if width else note)
     return 0
-
-
-def _is_terminal() -> bool:
-    try:
-        return sys.stdout is not None and sys.stdout.isatty()
-    except (ValueError, OSError):
-        return False
 
 
 def expand(patterns: Sequence[str], runs_dir: Path) -> tuple[list[Path], str | None]:

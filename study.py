@@ -515,7 +515,7 @@ def _categories(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    p = OneLineParser(prog=PROG, description=" ".join(__doc__.split("\n\n")[0].split()), formatter_class=HelpFormatter)
     p.add_argument("--category", type=_categories, default=CATEGORIES, metavar="NAMES",
                    help=f"comma-separated categories to train and draw: {', '.join(CATEGORIES)} "
                         "(default: all)")

@@ -73,6 +73,8 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
                 values = [r.get(column) for r in rows]
                 if any(values):
                     ax.plot(epochs, values, **PENALTY_STYLE, label=f"{label}\n{PENALTY_NOTE}", **marker)
+        if metric == "accuracy":
+            least_span(ax, MIN_ACCURACY_SPAN, 0.0, 100.0)
         ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
         _epoch_axis(ax, epochs)
         ax.set_ylabel(ylabel)
@@ -86,11 +88,35 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
     ax.set_title("Learning rate per epoch" + (f"\n{title}" if title else ""))
     _epoch_axis(ax, epochs)
     ax.set_ylabel("Learning rate")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    # From 0: a constant rate is a flat line at its value (autoscaling spanned 0.96-1.04
+    # x 1e-3 with an offset label), a decay is seen for how much of the rate it took.
+    rates = [r["learning_rate"] for r in rows]
+    if rates and max(rates) > 0:
+        ax.set_ylim(0, 1.1 * max(rates))
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3), useOffset=False)
     ax.grid(alpha=0.3)  # one curve, named by the title and the axis: no legend
     fig.tight_layout()
     paths.append(save_figure(fig, folder / "learning_rate.png"))
     return paths
+
+
+# The least span of the accuracy graph's y axis, in percentage points: a run at chance
+# level wobbles by tenths of a point, which a zoomed axis draws as a trend.
+MIN_ACCURACY_SPAN = 5.0
+
+
+def least_span(ax, span: float, low: float, high: float) -> None:
+    """Widen ax's y limits around their middle to at least span, kept within low..high."""
+    bottom, top = ax.get_ylim()
+    if top - bottom >= span:
+        return
+    middle = (bottom + top) / 2
+    bottom, top = middle - span / 2, middle + span / 2
+    if bottom < low:
+        bottom, top = low, low + span
+    if top > high:
+        bottom, top = high - span, high
+    ax.set_ylim(bottom, top)
 
 
 def _epoch_axis(ax, epochs: Sequence[int]) -> None:

@@ -327,3 +327,37 @@ def test_train_end_of_run_windows_close_on_ctrl_c(x_display, mnist_dir, tmp_path
     assert time.monotonic() - sent < 2.0
     assert "Closed the graph windows." in out and proc.returncode == 0, out + err
     assert "Traceback" not in err, err
+
+
+# ---- the saved graphs read right at a glance --------------------------------------------------
+
+def _history(accuracy: float, rate: float, epochs: int = 5) -> list[dict]:
+    return [dict(epoch=e, learning_rate=rate, train_accuracy=accuracy + 0.001 * (e % 2),
+                 val_accuracy=accuracy - 0.001 * (e % 3 == 0), test_accuracy=accuracy + 0.0007 * (e % 2),
+                 train_loss=2.3, val_loss=2.3, test_loss=2.3, l1_penalty=0.0, l2_penalty=0.0, seconds=1.0)
+            for e in range(1, epochs + 1)]
+
+
+def _axes_of(monkeypatch, rows) -> dict:
+    saved = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.setdefault(path.name, fig) and path)
+    plots.plot_history(rows, Path("run"), "a run", best_epoch=1)
+    return {name: fig.axes[0] for name, fig in saved.items()}
+
+
+def test_a_chance_level_accuracy_graph_spans_at_least_five_points(monkeypatch):
+    """An 11.2-11.4 % wobble is drawn flat on an axis of 5 points or more, within 0..100."""
+    ax = _axes_of(monkeypatch, _history(0.113, 0.001))["accuracy.png"]
+    low, high = ax.get_ylim()
+    assert high - low >= plots.MIN_ACCURACY_SPAN - 1e-9 and low < 11.2 and high > 11.42
+    top = _axes_of(monkeypatch, _history(0.999, 0.001))["accuracy.png"].get_ylim()
+    assert top[1] <= 100 and top[1] - top[0] >= plots.MIN_ACCURACY_SPAN - 1e-9
+
+
+def test_a_constant_learning_rate_is_drawn_from_zero_without_an_offset(monkeypatch):
+    ax = _axes_of(monkeypatch, _history(0.9, 0.001))["learning_rate.png"]
+    low, high = ax.get_ylim()
+    assert low == 0 and 0.001 < high <= 0.0012
+    ax.figure.canvas.draw() if hasattr(ax.figure.canvas, "get_renderer") else FigureCanvasAgg(ax.figure).draw()
+    assert ax.yaxis.get_offset_text().get_text() in ("", "1e\u22123", "1e-3"), ax.yaxis.get_offset_text().get_text()
+    assert not ax.yaxis.get_major_formatter().get_useOffset()

@@ -1,0 +1,111 @@
+"""A newcomer's first hour (issue 21): every line the scripts print fits 80 columns or
+wraps between words, an input that ends leaves the prompt's line first, and the small
+things (--help's groups, the study's description, singular epochs, --resume's hint)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import QUICK, ROOT, child_env, flags, run_script, run_train
+
+COLUMNS = 80
+
+
+def _all_lines_fit(proc) -> None:
+    for stream in (proc.stdout, proc.stderr):
+        for line in stream.splitlines():
+            assert len(line) <= COLUMNS, f"{len(line)} columns: {line!r}\n{proc.stdout}{proc.stderr}"
+
+
+def _env(mnist_dir=None):
+    return child_env(mnist_dir, COLUMNS=str(COLUMNS))
+
+
+def test_re_asks_and_the_input_ended_error_fit_80_columns(mnist_dir, tmp_path):
+    answers = "3\nsimple\n3 layers, or more\n"
+    proc = run_train(["--output-dir", tmp_path, *QUICK], stdin=answers, env=_env(mnist_dir))
+    assert proc.returncode == 2 and "input ended before question" in proc.stderr, proc.stderr
+    _all_lines_fit(proc)
+    # The error is not glued to the unanswered prompt: the prompt's line ends first.
+    assert proc.stdout.rstrip(" \n").splitlines()[-1].startswith("1. "), proc.stdout
+    assert proc.stdout.endswith("\n")
+
+
+@pytest.mark.parametrize("script, args", [
+    ("train.py", ["--help"]), ("predict.py", ["--help"]), ("compare.py", ["--help"]),
+    ("study.py", ["--help"]), ("compare.py", []),
+    ("predict.py", ["--run", "saved_files/best-model-wide", "--no-show", "--save", "{tmp}/p.png"]),
+    ("train.py", ["--resume", "best-model"]), ("train.py", ["--epochs", "0"]),
+])
+def test_scripts_lines_fit_80_columns(mnist_dir, tmp_path, script, args):
+    proc = run_script(script, [a.replace("{tmp}", str(tmp_path)) for a in args], env=_env(mnist_dir))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    _all_lines_fit(proc)
+
+
+def test_a_run_s_lines_fit_80_columns(mnist_dir, tmp_path):
+    # From its own folder, so that the run folder's path is short enough to fit.
+    proc = run_script(str(ROOT / "train.py"), [*flags(epochs="2"), "--output-dir", "runs", *QUICK,
+                                               "--patience", "1"], env=_env(mnist_dir), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _all_lines_fit(proc)
+
+
+def test_lines_stay_whole_in_a_pipe_without_columns():
+    from kit.cli import Output
+    long = "word " * 40
+    assert Output.fit(long, None) == long
+    wrapped = Output.fit("   " + long, 40)
+    assert all(len(line) < 40 for line in wrapped.splitlines())
+    assert wrapped.splitlines()[1].startswith("     word")   # its indent, and two more
+
+
+def test_resume_of_a_bare_name_suggests_the_folder_in_saved_files(tmp_path):
+    proc = run_script(str(ROOT / "train.py"), ["--resume", "best-model"], cwd=tmp_path)
+    assert proc.returncode == 2 and "did you mean --resume" in proc.stderr, proc.stderr
+    assert "saved_files/best-model" in proc.stderr
+
+
+def test_help_lists_seed_in_the_run_group_and_study_help_is_whole():
+    import study
+    import train
+    text = train.build_parser().format_help()
+    run_group = text[text.index("\nrun:"):]
+    assert "--seed N" in run_group and "--seed N" not in text[text.index("how long to train"):text.index("\nrun:")]
+    description = study.build_parser().description
+    assert description.endswith(".") and "several seeds" in description
+
+
+def test_one_epoch_is_singular():
+    from types import SimpleNamespace
+
+    from kit import record
+    run = SimpleNamespace(live=False, record=SimpleNamespace(
+        epochs_completed=1, status="stopped-early", config=SimpleNamespace(patience=1)))
+    assert record.Run.status_line(run) == \
+        "stopped early after 1 epoch (no validation improvement for 1 epoch)"
+
+
+def test_no_configure_line_when_no_question_is_left(mnist_dir, tmp_path):
+    """On a terminal, with every question answered by a flag (the activation is not asked
+    of a network with 0 hidden layers), "Configure the network" is not printed."""
+    import pty
+    controller, terminal = pty.openpty()
+    proc = subprocess.run([sys.executable, "train.py", *flags(layers="0", activation=None),
+                           "--output-dir", str(tmp_path), *QUICK], cwd=ROOT, stdin=terminal,
+                          capture_output=True, text=True, env=child_env(mnist_dir), timeout=120)
+    os.close(terminal)
+    os.close(controller)
+    assert proc.returncode == 0, proc.stderr
+    assert "Configure the network" not in proc.stdout, proc.stdout
+
+
+def test_the_first_summary_says_where_the_test_images_come_from(mnist_dir, tmp_path):
+    """Test accuracy above validation looks like a leak: the run says once why it is not."""
+    import mnist_loader
+    proc = run_train([*flags(), "--output-dir", tmp_path, *QUICK], env=_env(mnist_dir))
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert f"t10k's {mnist_loader.TEST_START}-9999" in text and text.count("t10k's") == 1, proc.stdout

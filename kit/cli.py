@@ -114,7 +114,8 @@ class Output:
             return shutil.get_terminal_size().columns
         try:
             if stream is not None and stream.isatty():
-                return os.get_terminal_size(stream.fileno()).columns
+                # A terminal that reports no size (a fresh pty: 0 columns) is not measured.
+                return os.get_terminal_size(stream.fileno()).columns or None
         except (OSError, ValueError, AttributeError):
             pass
         return None

@@ -254,19 +254,8 @@ COLUMN_NOTE = ("val%: the best validation accuracy; best: its epoch; test%: the 
 
 
 def configuration_text(config: RunConfig) -> str:
-    """The configuration's summary and the hyperparameters that are not the defaults."""
-    parts = [config.summary()]
-    defaults = {name: default for name, _, default in RunConfig.options()}
-    shown = {"batch_size": "batch", "learning_rate": "lr", "momentum": "momentum",
-             "decay_factor": "decay-factor", "l1_lambda": "l1-lambda", "patience": "patience",
-             "limit": "limit"}
-    relevant = {"momentum": config.optimizer == "momentum", "decay_factor": config.decay,
-                "l1_lambda": config.l1}
-    for name, short in shown.items():
-        value = getattr(config, name)
-        if value != defaults[name] and relevant.get(name, True):
-            parts.append(f"{short}={format_value(value)}")
-    return " ".join(parts)
+    """The configuration's summary: its choices and every setting away from its default."""
+    return config.summary()
 
 
 def status_word(run: Run) -> str:

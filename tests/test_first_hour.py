@@ -109,3 +109,55 @@ def test_the_first_summary_says_where_the_test_images_come_from(mnist_dir, tmp_p
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
     assert f"t10k's {mnist_loader.TEST_START}-9999" in text and text.count("t10k's") == 1, proc.stdout
+
+
+# ---- what a run is: every setting away from its default in its line and its folder name ----
+
+BASE = dict(layers=2, normalization="normal", init="xavier", activation="relu", l1=True, decay=True,
+            optimizer="momentum", epochs=3, seed=1)
+
+
+def _other_value(option, default):
+    """A valid value of option other than default."""
+    if option.choices:
+        return next(c for c in option.choices if c != default)
+    if option.kind is int:
+        return (default or 1) + 1 if option.high is None or (default or 1) + 1 <= option.high else 1
+    candidate = (default or 0.1) / 2
+    assert option.problem("x", candidate) is None
+    return candidate
+
+
+def test_every_setting_away_from_its_default_shows_in_the_summary():
+    """Derived from RunConfig's own fields: a setting added later is covered too."""
+    import re
+
+    from kit.config import RunConfig
+    from kit.record import check_run_name
+    plain = RunConfig.create(**BASE).summary()
+    for name, option, default in RunConfig.options():
+        if name in RunConfig.QUESTIONS or name == "seed":
+            continue
+        value = _other_value(option, default)
+        summary = RunConfig.create(**BASE, **{name: value}).summary()
+        assert summary != plain, name
+        assert re.fullmatch(r"[A-Za-z0-9._+-]+", summary) and check_run_name("2026_" + summary) is None
+    issue = RunConfig.create(**BASE, learning_rate=0.01, limit=5000, patience=1).summary()
+    assert issue == plain + "-lr0.01-patience1-limit5000"
+
+
+def test_a_run_s_line_and_folder_name_show_its_settings(mnist_dir, tmp_path):
+    proc = run_train([*flags(), "--output-dir", tmp_path, *QUICK, "--learning-rate", "0.01",
+                      "--patience", "1"], env=_env(mnist_dir))
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Configuration:"))
+    assert "lr0.01" in line and "limit500" in line and "patience1" in line, line
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    assert folder.name.endswith("-lr0.01-patience1-limit500"), folder.name
+
+
+def test_the_shipped_runs_still_load_under_their_old_names():
+    from kit.record import Run
+    for name in ("best-model", "best-model-wide"):
+        run = Run.load(ROOT / "saved_files" / name)
+        assert run.history()

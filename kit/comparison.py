@@ -139,6 +139,33 @@ def figure_size(n_entries: int) -> tuple[float, float]:
     return 9.0, 5.0 + 0.25 * n_entries
 
 
+COLOURS = tuple(f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown",
+                                       "pink", "gray", "olive", "cyan"))
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+
+
+def line_style(i: int, markers: bool = True) -> dict[str, Any]:
+    """The look of the i-th line of a graph: ten colours, then the ten again in the next
+    line style and marker, so that no two of 40 lines look alike (17 lines in one colour
+    cycle drew two pairs the legend could not tell apart)."""
+    turn = (i // len(COLOURS)) % len(LINESTYLES)
+    style = {"color": COLOURS[i % len(COLOURS)], "linestyle": LINESTYLES[turn]}
+    if markers:
+        style.update(marker=MARKERS[turn], markersize=3)
+    return style
+
+
+def is_study_run(relative: Path) -> bool:
+    """Whether a run folder, relative to the runs folder, is the study's: under study/,
+    study-N-epochs/ or studies/, or one of the study runs shipped as best-model(-wide)."""
+    parts = relative.parts
+    if not parts:
+        return False
+    return parts[0] in ("study", "studies", "best-model", "best-model-wide") or \
+        parts[0].startswith("study-")
+
+
 def plot_groups(groups: Sequence[Group], metric: str, title: str,
                 figure: Figure | None = None) -> Figure:
     """One graph of metric per epoch: a plain line for a group of one run, the mean line
@@ -153,9 +180,8 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
     fig.set_layout_engine("constrained")  # what places the legend outside the axes
     ax = fig.add_subplot()
     longest = max((len(h) for g in groups for h in g.histories), default=0)
-    marker = dict(marker="o", markersize=3) if longest <= 30 else {}
-    for group in groups:
-        style = {"linewidth": 1.6, **marker, **group.style}
+    for i, group in enumerate(groups):
+        style = {"linewidth": 1.6, **line_style(i, markers=longest <= 30), **group.style}
         if len(group.histories) == 1:
             epochs, values = metric_values(group.histories[0], metric)
             ax.plot(epochs, values, label=group.label, **style)

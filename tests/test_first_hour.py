@@ -161,3 +161,47 @@ def test_the_shipped_runs_still_load_under_their_old_names():
     for name in ("best-model", "best-model-wide"):
         run = Run.load(ROOT / "saved_files" / name)
         assert run.history()
+
+
+# ---- compare.py: lines told apart, one's own runs apart from the study's ----------------------
+
+def test_no_two_lines_of_a_17_line_figure_share_colour_and_style():
+    from matplotlib.colors import to_rgba
+
+    from kit import comparison
+    history = [{"epoch": e, "test_accuracy": 0.9 + 0.001 * e} for e in range(1, 41)]
+    groups = [comparison.Group(f"g{i}", [history]) for i in range(17)]
+    fig = comparison.plot_groups(groups, "test_accuracy", "t")
+    looks = [(to_rgba(line.get_color()), line.get_linestyle(), line.get_marker())
+             for line in fig.axes[0].get_lines()]
+    assert len(looks) == 17 and len(set(looks)) == 17, looks
+    legend = fig.legends[0]
+    shown = [(to_rgba(h.get_color()), h.get_linestyle()) for h in legend.legend_handles]
+    assert len(set(shown)) == 17   # the legend tells them apart too
+    assert len({comparison.line_style(i)["color"] for i in range(17)}) == 10
+
+
+def test_study_runs_are_told_from_one_s_own():
+    from pathlib import Path
+
+    from kit.comparison import is_study_run
+    for study in ("study/2h-x-seed1", "study-5-epochs/a", "studies/mine/a", "best-model", "best-model-wide"):
+        assert is_study_run(Path(study)), study
+    for mine in ("2026-12-04_10-00-00_1h-relu-sgd-simple-xavier", "my-study-run", "runs/study"):
+        assert not is_study_run(Path(mine)), mine
+
+
+def test_compare_mine_lists_only_one_s_own_runs_and_says_how_many_it_hid(mnist_dir, tmp_path):
+    import shutil
+    root = tmp_path / "saved_files"
+    shutil.copytree(ROOT / "saved_files" / "best-model", root / "study" / "a-seed1")
+    shutil.copytree(ROOT / "saved_files" / "best-model", root / "best-model")
+    shutil.copytree(ROOT / "saved_files" / "best-model", root / "my-run")
+    everything = run_script("compare.py", ["--runs-dir", root], env=_env())
+    assert "study/a-seed1" in everything.stdout and "my-run" in everything.stdout
+    assert "2 of these are study runs; python compare.py --mine" in everything.stdout, everything.stdout
+    mine = run_script("compare.py", ["--runs-dir", root, "--mine"], env=_env())
+    assert mine.returncode == 0 and "my-run" in mine.stdout, mine.stderr
+    assert "study/" not in mine.stdout.split("Hid")[0] and "best-model" not in mine.stdout
+    assert "Hid 2 study runs" in mine.stdout
+    _all_lines_fit(mine)

@@ -39,6 +39,7 @@ from kit.comparison import (
     format_value,
     group_runs,
     is_run_folder,
+    is_study_run,
     load,
     metric_label,
     plot_groups,
@@ -94,6 +95,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--sort", type=_sort_key, default="val", metavar="COLUMN",
                    help=f"the table's order: {', '.join(SORT_KEYS)} (numbers largest first, "
                         "text A to Z; default: val, the best validation accuracy)")
+    p.add_argument("--mine", action="store_true",
+                   help="the table lists only your own runs: not the study's (study/, study-*/, "
+                        "studies/) nor the shipped best-model and best-model-wide")
     p.add_argument("--csv", action="store_true", help="print the table as CSV, whole")
     p.add_argument("--metric", type=_metric, default="test_accuracy", metavar="COLUMN",
                    help=f"what the graph shows, per epoch: {', '.join(METRICS)}; or inside the "
@@ -121,27 +125,36 @@ def show_table(args, out: Output) -> int:
     if not root.is_dir():
         return out.fail(f"--runs-dir {root}: no such folder; train a run first with python "
                         "train.py, or give the folder that holds your runs")
-    rows = sort_rows([table_row(f, root) for f in find_runs(root)], args.sort)
+    found = list(find_runs(root))
+    study = [f for f in found if _relative_is_study(f.path, root)]
+    if args.mine:
+        found = [f for f in found if f not in study]
+    rows = sort_rows([table_row(f, root) for f in found], args.sort)
     if args.csv:
-        out.say(csv_text(rows).rstrip("\n"))
+        out.say(csv_text(rows).rstrip("\n"), whole=True)
         return 0
     if not rows:
-        out.say(f"No runs in {out.path(root)}; train one with: python train.py")
+        mine = f"No runs of yours in {out.path(root)} (it holds {len(study)} study runs)" if args.mine and study \
+            else f"No runs in {out.path(root)}"
+        out.say(f"{mine}; train one with: python train.py")
         return 0
-    width = out.width() if _is_terminal() else None
-    out.say(format_table(rows, width))
+    width = out.columns(sys.stdout)
+    out.say(format_table(rows, width), whole=True)
     note = COLUMN_NOTE + "."
     out.say(out.wrap(note) if width else note)
     for row in rows:
         for problem in row["notes"]:
             out.error(f"{problem}; its init cell is empty")
+    if study:
+        out.say(f"Hid {len(study)} study runs (python compare.py without --mine lists them)." if args.mine
+                else f"{len(study)} of these are study runs; python compare.py --mine lists only yours.")
     return 0
 
 
-def _is_terminal() -> bool:
+def _relative_is_study(path: Path, root: Path) -> bool:
     try:
-        return sys.stdout is not None and sys.stdout.isatty()
-    except (ValueError, OSError):
+        return is_study_run(path.relative_to(root))
+    except ValueError:
         return False
 
 
@@ -245,10 +258,11 @@ def draw(groups: list[Group], args, title: str, out: Output) -> int:
     if args.save is None and plots.display_available() and plots.interactive_backend() is not None:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=figure_size(len(groups)))
+        plots.fit_to_screen(fig)
         plot_groups(groups, args.metric, title, figure=fig)
         out.say("Showing the graph; close its window (or press Ctrl-C) to finish.")
         try:
-            plt.show()
+            plots.show_windows()
         except KeyboardInterrupt:
             out.say("Closed the graph window.")
         return 0

@@ -650,7 +650,7 @@ def _setting_flag(name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     from kit.search import SETTINGS
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter,
+    p = OneLineParser(prog=PROG, description=" ".join(__doc__.split("\n\n")[0].split()), formatter_class=HelpFormatter,
                       epilog="A study of your own: --grid \"hidden_size=32,64 activation=relu,sigmoid\" "
                              "or --random 20 \"learning_rate=1e-4..1e-1:log l2=0..1e-3\", over the base "
                              "configuration given by train.py's flags; see docs/your-own-study.md.")

@@ -135,6 +135,7 @@ def ask_questions(answers: dict, out: Output, read: Callable[[str], str] = _read
             try:
                 text = read(f"{number}. {q.prompt}: ")
             except EOFError:
+                out.say("")   # the prompt's line ends: the error goes on a line of its own
                 raise InputEnded(q, number) from None
             if echo:  # answers from a pipe: show them, so a log reads like a session
                 out.say(normalize_answer(text))
@@ -199,9 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         "beyond": p.add_argument_group("beyond the original's choices"),
         "stop": p.add_argument_group("how long to train"),
         "dev": p.add_argument_group("developer options"),
+        "run": p.add_argument_group("run"),
     }
     where = {"l2": "beyond", "dropout": "beyond", "augment": "beyond", "patience": "stop",
-             "limit": "dev", "seed": "stop"}
+             "limit": "dev", "seed": "run"}
     for name, option, default in RunConfig.options():
         group = groups["question" if name in RunConfig.QUESTIONS else where.get(name, "hyper")]
         text = option.help
@@ -211,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         # (--resume refuses configuration flags).
         group.add_argument(option.flag, type=_flag_type(name, option), default=None,
                            metavar=option.metavar, help=text, dest=name)
-    r = p.add_argument_group("run")
+    r = groups["run"]
     r.add_argument("--resume", type=_folder("a run folder, for example saved_files/RUN"), default=None, metavar="RUN",
                    help="continue the run in folder RUN up to --epochs TOTAL (default: its own "
                         "epochs), in its own folder; its configuration comes from the folder")
@@ -334,6 +336,9 @@ class TerminalReporter:
         self.train_size = len(data.train.y)
         self.out.say(f"Data: {len(data.train.y):,} train / {len(data.val.y):,} validation / "
                      f"{len(data.test.y):,} test images ({seconds:.1f}s)")
+        from mnist_loader import MNIST_COUNTS, TEST_START
+        self.out.say(f"(The test images are t10k's {TEST_START}-{MNIST_COUNTS['test'] - 1}, an easier part of "
+                     "t10k than its first images: test accuracy can top validation accuracy.)")
 
     def run_started(self, run_dir: Path, config, resumed_from: int) -> None:
         if resumed_from:
@@ -359,7 +364,7 @@ class TerminalReporter:
 
     def epoch_done(self, row: dict, record, hints: list[str]) -> None:
         best = record.best["epoch"] if record.best else None
-        self.out.say(epoch_line(row, record.config.epochs, self.out.width(), best))
+        self.out.say(epoch_line(row, record.config.epochs, self.out.width(), best), whole=True)
         for hint in hints:
             self.out.say(self.out.wrap(hint, indent="  "))
         self.rows.append(row)
@@ -399,7 +404,7 @@ def closing_lines(outcome, out: Output) -> None:
     elif outcome.status == "interrupted":
         # The command on a line of its own, whole, so that it can be copied.
         out.say(f"Interrupted ({outcome.reason}): kept the {done} committed. Continue with:")
-        out.say(f"  python {out.path(HERE / 'train.py')} --resume {out.path(outcome.run_dir)}")
+        out.say(f"  python {out.path(HERE / 'train.py')} --resume {out.path(outcome.run_dir)}", whole=True)
 
 
 # ---- the run -------------------------------------------------------------------------
@@ -465,7 +470,9 @@ def run(argv: list[str] | None, out: Output) -> int:
     if sys.stdin is not None and hasattr(sys.stdin, "reconfigure"):
         # Bytes that are not text become an invalid answer, not a crash.
         sys.stdin.reconfigure(errors="replace")
-    asking = any(v is None for v in answers.values())
+    # A question left to ask (the activation is not asked of a network with 0 hidden layers).
+    asking = any(v is None and not (k == "activation" and answers["layers"] == 0)
+                 for k, v in answers.items())
     if interactive and asking:
         out.say("Configure the network (Ctrl-C quits; python train.py --help lists the flags).")
     try:
@@ -527,6 +534,11 @@ def resume(args, out: Output) -> int:
         return out.fail(f"--resume takes the configuration from the run folder; drop "
                         f"{', '.join(given)} (only --epochs, --patience, --data-dir and --no-show "
                         "go with --resume)", 2)
+    if not args.resume.exists() and not args.resume.is_absolute() \
+            and (DEFAULT_OUTPUT / args.resume).is_dir():
+        # `--resume first` for the run saved_files/first: say where it is, guess nothing.
+        return out.fail(f"{args.resume}: no such run folder here; did you mean "
+                        f"--resume {out.path(DEFAULT_OUTPUT / args.resume)}?", 2)
     try:
         run = Run.load(args.resume)
         lifecycle.check_resumable(run, args.epochs)

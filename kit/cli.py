@@ -24,7 +24,8 @@ class OneLineParser(argparse.ArgumentParser):
     belongs, which would fail later with a traceback."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see python {self.prog} --help)\n")
+        text = f"{self.prog}: error: {message} (see python {self.prog} --help)"
+        self.exit(2, Output.fit(text, Output.columns(sys.stderr), "  ") + "\n")
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
@@ -63,9 +64,13 @@ class Output:
         self.prog = prog
         self.lost = False
 
-    def say(self, text: str = "") -> None:
+    def say(self, text: str = "", whole: bool = False) -> None:
+        """Print text on stdout; on a terminal (or with COLUMNS set) a line too long for
+        it is wrapped between words, unless whole (a command to copy, a table laid out)."""
         if self.lost or sys.stdout is None:
             return
+        if not whole:
+            text = self.fit(text, self.columns(sys.stdout))
         try:
             print(text, flush=True)
         except OSError as err:
@@ -78,7 +83,8 @@ class Output:
             if stream is None:
                 continue
             try:
-                print(f"{self.prog}: {message}", file=stream, flush=True)
+                print(self.fit(f"{self.prog}: {message}", self.columns(stream), "  "),
+                      file=stream, flush=True)
                 return
             except (OSError, ValueError):
                 continue
@@ -99,6 +105,38 @@ class Output:
     def width(self) -> int:
         """The terminal's width (120 when the output is not a terminal)."""
         return shutil.get_terminal_size((120, 24)).columns
+
+    @staticmethod
+    def columns(stream) -> int | None:
+        """The width lines on stream must fit: COLUMNS when set, else the terminal's when
+        stream is one; None for a pipe or a file (lines stay whole, for grep and logs)."""
+        if os.environ.get("COLUMNS", "").strip().isdigit():
+            return shutil.get_terminal_size().columns
+        try:
+            if stream is not None and stream.isatty():
+                # A terminal that reports no size (a fresh pty: 0 columns) is not measured.
+                return os.get_terminal_size(stream.fileno()).columns or None
+        except (OSError, ValueError, AttributeError):
+            pass
+        return None
+
+    @staticmethod
+    def fit(text: str, columns: int | None, indent: str | None = None) -> str:
+        """Each line of text longer than columns - 1 wrapped between words (never inside
+        a path or a flag), its continuation indented as the line is, plus indent (default
+        two spaces)."""
+        if columns is None or all(len(line) < columns for line in text.split("\n")):
+            return text
+        lines = []
+        for line in text.split("\n"):
+            if len(line) < columns:
+                lines.append(line)
+                continue
+            lead = line[:len(line) - len(line.lstrip())]
+            lines.append(textwrap.fill(line, width=max(20, columns - 1), initial_indent="",
+                                       subsequent_indent=lead + ("  " if indent is None else indent),
+                                       break_on_hyphens=False, break_long_words=False))
+        return "\n".join(lines)
 
     def wrap(self, text: str, indent: str = "") -> str:
         # Paths and flags hold hyphens: break between words only, never inside a path.

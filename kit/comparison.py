@@ -197,6 +197,33 @@ def line_colours(n: int) -> list | None:
     return [turbo(i) for i in range(n)]
 
 
+COLOURS = tuple(f"tab:{c}" for c in ("blue", "orange", "green", "red", "purple", "brown",
+                                       "pink", "gray", "olive", "cyan"))
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+
+
+def line_style(i: int, markers: bool = True) -> dict[str, Any]:
+    """The look of the i-th line of a graph: ten colours, then the ten again in the next
+    line style and marker, so that no two of 40 lines look alike (17 lines in one colour
+    cycle drew two pairs the legend could not tell apart)."""
+    turn = (i // len(COLOURS)) % len(LINESTYLES)
+    style = {"color": COLOURS[i % len(COLOURS)], "linestyle": LINESTYLES[turn]}
+    if markers:
+        style.update(marker=MARKERS[turn], markersize=3)
+    return style
+
+
+def is_study_run(relative: Path) -> bool:
+    """Whether a run folder, relative to the runs folder, is the study's: under study/,
+    study-N-epochs/ or studies/, or one of the study runs shipped as best-model(-wide)."""
+    parts = relative.parts
+    if not parts:
+        return False
+    return parts[0] in ("study", "studies", "best-model", "best-model-wide") or \
+        parts[0].startswith("study-")
+
+
 def plot_groups(groups: Sequence[Group], metric: str, title: str,
                 figure: Figure | None = None) -> Figure:
     """One graph of metric per epoch: a plain line for a group of one run, the mean line
@@ -212,12 +239,14 @@ def plot_groups(groups: Sequence[Group], metric: str, title: str,
     fig.set_layout_engine("constrained")  # what places the legend outside the axes
     ax = fig.add_subplot()
     longest = max((len(h) for g in groups for h in g.histories), default=0)
-    marker = dict(marker="o", markersize=3) if longest <= 30 else {}
     column = dynamics_column(metric)
-    colours = line_colours(len(groups))
+    # Up to 40 lines: ten colours in four line styles; beyond, every line its own colour.
+    colours = line_colours(len(groups)) if len(groups) > len(COLOURS) * len(LINESTYLES) else None
     for i, group in enumerate(groups):
-        style = {"linewidth": 1.6, **marker, **({"color": colours[i]} if colours else {}),
-                 **group.style}
+        look = line_style(i, markers=longest <= 30)
+        if colours:
+            look["color"] = colours[i]
+        style = {"linewidth": 1.6, **look, **group.style}
         if i >= MAX_LEGEND - 1 and len(groups) > MAX_LEGEND:
             style["label"] = "_nolegend_"  # counted in the legend's last line instead
         if len(group.histories) == 1:
@@ -339,19 +368,8 @@ COLUMN_NOTE = ("val%: the best validation accuracy; best: its epoch; test%: the 
 
 
 def configuration_text(config: RunConfig) -> str:
-    """The configuration's summary and the hyperparameters that are not the defaults."""
-    parts = [config.summary()]
-    defaults = {name: default for name, _, default in RunConfig.options()}
-    shown = {"batch_size": "batch", "learning_rate": "lr", "momentum": "momentum",
-             "decay_factor": "decay-factor", "l1_lambda": "l1-lambda", "patience": "patience",
-             "limit": "limit"}
-    relevant = {"momentum": config.optimizer == "momentum", "decay_factor": config.decay,
-                "l1_lambda": config.l1}
-    for name, short in shown.items():
-        value = getattr(config, name)
-        if value != defaults[name] and relevant.get(name, True):
-            parts.append(f"{short}={format_value(value)}")
-    return " ".join(parts)
+    """The configuration's summary: its choices and every setting away from its default."""
+    return config.summary()
 
 
 def status_word(run: Run) -> str:

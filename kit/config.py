@@ -23,6 +23,17 @@ MAX_EPOCHS = 10_000
 
 
 
+# How summary() (the configuration line, the run folder's name) names a setting that is
+# not at its default; a field missing here goes by its flag's name.
+SHORT_NAMES = {"batch_size": "batch", "learning_rate": "lr", "decay_factor": "decayx",
+               "momentum": "mu", "l1_lambda": "l1lambda"}
+
+
+def _value_text(value) -> str:
+    """A setting's value in a folder name: the shortest text that reads back as it."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 class RunError(Exception):
     """A run folder that cannot be created, read or continued; the message names the file."""
 
@@ -184,7 +195,23 @@ class RunConfig:
             parts.append(f"dropout-{self.dropout:g}")
         if self.augment:
             parts.append(f"aug-{self.augment}")
+        # Every other setting away from its default, in field order, e.g. 'lr0.01-limit5000'
+        # (a field added later appears without anyone remembering to add it here).
+        for name, value in self.non_defaults():
+            if name not in ("hidden_size", "l2", "dropout", "augment"):
+                parts.append(f"{SHORT_NAMES.get(name, name.replace('_', '-'))}{_value_text(value)}")
         return "-".join(parts)
+
+    def non_defaults(self) -> list[tuple[str, Any]]:
+        """(name, value) of each hyperparameter (not the eight answers, not the seed) that
+        differs from its default and has an effect: the momentum coefficient only with the
+        momentum optimizer, the decay factor only with --decay y, the L1 lambda only with
+        --l1 y, the hidden size only with hidden layers."""
+        idle = {"momentum": self.optimizer != "momentum", "decay_factor": not self.decay,
+                "l1_lambda": not self.l1, "hidden_size": not self.layers}
+        return [(name, getattr(self, name)) for name, _, default in self.options()
+                if name not in self.QUESTIONS + ("seed",) and getattr(self, name) != default
+                and not idle.get(name, False)]
 
     def problem(self) -> str | None:
         """What is wrong with this configuration, or None."""

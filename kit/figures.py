@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from kit.plots import save_figure
 
 RIGHT, WRONG = "#1a7f37", "#d62728"   # green for a right answer, red for a mistake
 FEATURE_TILES = 64                     # first-layer units drawn in features.png (all of a 64-unit layer)
+FEATURE_CELL = (1.0, 0.95)             # inches of features.png per tile, across and down
+FEATURE_LABEL_PT = 7.5                 # the tiles' labels ("unit 12"): 10 pixels high at 100 dpi
 
 
 # ---- what the network answered ------------------------------------------------------------
@@ -270,33 +273,40 @@ def draw_features(net, title: str = "", fig: Figure | None = None) -> Figure:
     """features.png: each tile a first-layer weight picture in diverging colours centred at
     zero (red positive, blue negative, white zero), each scaled to its own largest |weight|
     so that weak units show their pattern too. title (e.g. the run and its epoch) goes under
-    the heading."""
+    the heading, wrapped to the figure's width."""
     tiles, labels = feature_tiles(net)
     cols = 5 if len(tiles) <= 10 else math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
-    header = 1.0                                      # inches of title above the tiles
-    size = (1.0 * cols + 0.3, 1.08 * rows + header)   # 64 tiles: 8.3 x 9.6 in, a laptop screen's height
+    small = len(tiles) > 10
+    what = (f"the weights into the first {len(tiles)} hidden units" if small
+            else "each digit's template (0 hidden layers)")
+    raised = "the unit" if small else "the digit's score"
+    width = FEATURE_CELL[0] * cols + 0.3
+    font = 9.5 if small else 8.5
+    # DejaVu Sans averages under 0.6 em a character: the title's lines fit the width.
+    chars = int((width - 0.3) * 72 / (0.6 * font))
+    lines = [f"What the first layer learned: {what}",
+             *textwrap.wrap(title, chars, break_on_hyphens=False),
+             f"red: ink there raises {raised}, blue: lowers it, white: no effect"]
+    header = 0.35 + 0.2 * len(lines)                  # inches of text above the tiles
+    # 64 tiles: 8.3 x 8.6 in (860 pixels high with a title of two lines): with a window's toolbar and title bar, it
+    # fits a 1280x1024 screen pixel for pixel (kit/plots.fit_to_screen shrinks it on smaller ones).
+    size = (width, FEATURE_CELL[1] * rows + header)
     if fig is None:
         fig = Figure(figsize=size, dpi=100)
     else:
         fig.set_size_inches(size)
     grid = fig.add_gridspec(rows, cols, left=0.02, right=0.98, bottom=0.01, top=1 - header / size[1],
-                            wspace=0.08, hspace=0.3)
-    small = len(tiles) > 10
+                            wspace=0.08, hspace=0.28)
     for k, (tile, label) in enumerate(zip(tiles, labels)):
         ax = fig.add_subplot(grid[k // cols, k % cols])
         limit = float(np.abs(tile).max()) or 1.0
         ax.imshow(tile, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(label, fontsize=7 if small else 12, pad=2)
-    what = (f"the weights into the first {len(tiles)} hidden units" if small
-            else "each digit's template (0 hidden layers)")
-    raised = "the unit" if small else "the digit's score"
-    lines = [f"What the first layer learned: {what}", title,
-             f"red: ink there raises {raised}, blue: lowers it, white: no effect"]
-    fig.text(0.5, 1 - 0.1 / size[1], "\n".join(line for line in lines if line), ha="center", va="top",
-             fontsize=9.5 if small else 8.5, linespacing=1.5)
+        ax.set_title(label, fontsize=FEATURE_LABEL_PT if small else 12, pad=2)
+    fig.text(0.5, 1 - 0.1 / size[1], "\n".join(lines), ha="center", va="top",
+             fontsize=font, linespacing=1.5)
     return fig
 
 

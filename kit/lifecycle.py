@@ -426,7 +426,8 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                                 and rec.epoch < config.epochs:
                             status = "stopped-early"
                             reason = (f"validation accuracy has not improved for {config.patience} "
-                                      f"epochs (best: epoch {best['epoch']})")
+                                      f"epoch{'s' if config.patience != 1 else ''} "
+                                      f"(best: epoch {best['epoch']})")
                             break
             except Interrupted as err:
                 status, code = "interrupted", err.exit_code

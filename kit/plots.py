@@ -6,10 +6,13 @@ wrote blank images), so saving never needs a display.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -71,6 +74,8 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
                 values = [r.get(column) for r in rows]
                 if any(values):
                     ax.plot(epochs, values, **PENALTY_STYLE, label=f"{label}\n{PENALTY_NOTE}", **marker)
+        if metric == "accuracy":
+            least_span(ax, MIN_ACCURACY_SPAN, 0.0, 100.0)
         ax.set_title(f"{metric.capitalize()} per epoch" + (f"\n{title}" if title else ""))
         _epoch_axis(ax, epochs)
         ax.set_ylabel(ylabel)
@@ -84,11 +89,35 @@ def plot_history(rows: Sequence[dict], folder: Path, title: str = "",
     ax.set_title("Learning rate per epoch" + (f"\n{title}" if title else ""))
     _epoch_axis(ax, epochs)
     ax.set_ylabel("Learning rate")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    # From 0: a constant rate is a flat line at its value (autoscaling spanned 0.96-1.04
+    # x 1e-3 with an offset label), a decay is seen for how much of the rate it took.
+    rates = [r["learning_rate"] for r in rows]
+    if rates and max(rates) > 0:
+        ax.set_ylim(0, 1.1 * max(rates))
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3), useOffset=False)
     ax.grid(alpha=0.3)  # one curve, named by the title and the axis: no legend
     fig.tight_layout()
     paths.append(save_figure(fig, folder / "learning_rate.png"))
     return paths
+
+
+# The least span of the accuracy graph's y axis, in percentage points: a run at chance
+# level wobbles by tenths of a point, which a zoomed axis draws as a trend.
+MIN_ACCURACY_SPAN = 5.0
+
+
+def least_span(ax, span: float, low: float, high: float) -> None:
+    """Widen ax's y limits around their middle to at least span, kept within low..high."""
+    bottom, top = ax.get_ylim()
+    if top - bottom >= span:
+        return
+    middle = (bottom + top) / 2
+    bottom, top = middle - span / 2, middle + span / 2
+    if bottom < low:
+        bottom, top = low, low + span
+    if top > high:
+        bottom, top = high - span, high
+    ax.set_ylim(bottom, top)
 
 
 def _epoch_axis(ax, epochs: Sequence[int]) -> None:
@@ -165,9 +194,14 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         return "matplotlib chose a backend that cannot open windows; set MPLBACKEND=TkAgg"
     try:
         for path in paths:
-            fig = plt.figure(path.name, figsize=(7, 4.5))
+            image = mpimg.imread(path)
+            fig = plt.figure(path.name)
+            # Pixel for pixel (a smaller window would shrink the text of features.png's
+            # tiles past reading), unless the screen is too small for it.
+            fig.set_size_inches(image.shape[1] / fig.dpi, image.shape[0] / fig.dpi)
+            fit_to_screen(fig)
             ax = fig.add_axes((0, 0, 1, 1))
-            ax.imshow(mpimg.imread(path))
+            ax.imshow(image, interpolation="antialiased")
             ax.axis("off")
     except ImportError as err:
         plt.close("all")
@@ -179,7 +213,7 @@ def show_images(paths: Sequence[Path], opened=None) -> str | None:
         return unreachable(err)
     if opened is not None:
         opened()
-    plt.show()
+    show_windows()
     return None
 
 
@@ -294,3 +328,95 @@ def plot_dynamics(rows: Sequence[dict], folder: Path, title: str = "") -> Path:
         fig.suptitle(f"Inside the epochs: {title}")
     fig.tight_layout()
     return save_figure(fig, folder / "dynamics.png")
+
+
+# What a window manager and a desktop's panels take around a window, in pixels: a title
+# bar and a frame, a top or a bottom bar.
+DECORATION = (16, 72)
+
+
+def fit_scale(figure_px: tuple[float, float], toolbar_px: float, screen_px: tuple[int, int],
+              decoration: tuple[int, int] = DECORATION) -> float:
+    """The factor (at most 1) by which a figure of figure_px (width, height) must shrink
+    so that its window, the figure above a toolbar of toolbar_px, fits screen_px with
+    room for the decoration."""
+    width, height = figure_px
+    room_w = screen_px[0] - decoration[0]
+    room_h = screen_px[1] - decoration[1] - toolbar_px
+    return min(1.0, room_w / width, room_h / height)
+
+
+def fit_to_screen(fig: Figure) -> float:
+    """Shrink a pyplot figure, proportions kept, whose window (the figure and its toolbar)
+    would not fit the screen; returns the factor (1.0: it fits as it is). Text keeps its
+    size in points, so only the room between it shrinks. Tk windows only: other toolkits
+    size their windows themselves."""
+    manager = getattr(fig.canvas, "manager", None)
+    window = getattr(manager, "window", None)
+    if window is None or not hasattr(window, "winfo_screenheight"):
+        return 1.0
+    toolbar = getattr(manager, "toolbar", None)
+    bar = toolbar.winfo_reqheight() if hasattr(toolbar, "winfo_reqheight") else 0
+    w, h = fig.get_size_inches()
+    scale = fit_scale((w * fig.dpi, h * fig.dpi), bar,
+                      (window.winfo_screenwidth(), window.winfo_screenheight()))
+    if scale < 1:
+        fig.set_size_inches(w * scale, h * scale, forward=True)
+    return scale
+
+
+# How often the GUI's event loop hands control back to Python while windows are open.
+POLL_MS = 50
+
+
+@contextlib.contextmanager
+def ctrl_c_closes_windows(poll_ms: int = POLL_MS) -> Iterator[None]:
+    """Within the block (which runs the GUI's event loop: plt.show()), a Ctrl-C closes
+    every pyplot window at once; the block then ends and the SIGINT handler that was in
+    place runs (KeyboardInterrupt, usually), outside any GUI callback.
+
+    Tk's event loop waits inside Tcl for the next GUI event, and Python runs a signal's
+    handler only when it runs Python code again: a Ctrl-C did nothing until the mouse
+    passed over a window. A timer on every window wakes the loop every poll_ms. The
+    handler only notes the signal: raised inside a Tk callback (the timer's, a redraw's),
+    KeyboardInterrupt would be printed as a traceback by Tk and swallowed."""
+    import matplotlib.pyplot as plt
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield  # Ctrl-C ignored (nohup, a background job), or not ours to handle
+        return
+    pending: list[int] = []
+
+    def note(signum, frame) -> None:
+        pending.append(signum)
+
+    def poll() -> None:
+        if pending:
+            plt.close("all")
+
+    timers = []
+    for number in plt.get_fignums():
+        canvas = plt.figure(number).canvas
+        timer = canvas.new_timer(interval=poll_ms)
+        timer.add_callback(poll)
+        # A closed window's timer would fire into a destroyed widget: stopped with it.
+        canvas.mpl_connect("close_event", lambda event, t=timer: t.stop())
+        timer.start()
+        timers.append(timer)
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for timer in timers:
+            timer.stop()
+    if pending:
+        previous(pending[0], None)
+
+
+def show_windows() -> None:
+    """plt.show(): block until every pyplot window is closed, or Ctrl-C closes them
+    (KeyboardInterrupt then, from the handler in place; see ctrl_c_closes_windows)."""
+    import matplotlib.pyplot as plt
+    with ctrl_c_closes_windows():
+        plt.show()

@@ -434,7 +434,7 @@ class Run:
         return {"completed": f"completed after {epochs}",
                 "interrupted": f"interrupted after {epochs}",
                 "stopped-early": f"stopped early after {epochs} (no validation improvement "
-                                 f"for {r.config.patience} epochs)",
+                                 f"for {r.config.patience} epoch{'s' if r.config.patience != 1 else ''})",
                 "diverged": f"diverged after {epochs}",
                 "failed": f"failed after {epochs}" + (f" ({r.failure})" if r.failure else "")}[r.status]
 

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from kit.figures import RIGHT, WRONG, Scores, draw_confusion, highlight, probability_bars
+from kit.plots import fit_to_screen, show_windows
 
 # The keys of the windows. Matplotlib binds some of them itself (left and right to its zoom
 # history, c to "back", q to close), so they are taken out of its keymaps while ours are open.
@@ -475,6 +476,7 @@ def open_explorer(pictures: np.ndarray, scores: Scores, start: int, mistakes_onl
     import matplotlib.pyplot as plt  # pyplot starts a GUI toolkit: only when a window is wanted
     release_keys(BROWSER_KEYS)
     fig = plt.figure(figsize=(9, 6))
+    fit_to_screen(fig)
     explorer = Explorer(fig, pictures, scores, start, mistakes_only, name, close=plt.close,
                         matrix_first=matrix_first)
     _connect(fig, {"key_press_event": explorer.on_key, "button_press_event": explorer.on_click})
@@ -486,6 +488,7 @@ def open_draw(see: Callable, name: str = "") -> DrawWindow:
     import matplotlib.pyplot as plt  # as in open_explorer
     release_keys(DRAW_KEYS)
     fig = plt.figure(figsize=(11, 4.6))
+    fit_to_screen(fig)
     window = DrawWindow(fig, see, close=plt.close, name=name)
     _connect(fig, {"button_press_event": window.on_press, "motion_notify_event": window.on_move,
                    "button_release_event": window.on_release, "key_press_event": window.on_key,
@@ -498,11 +501,11 @@ def open_figure(draw: Callable[[Figure], Figure], title: str,
     """A window showing a static figure from kit/figures.py, with a window title (not yet shown)."""
     import matplotlib.pyplot as plt  # as in open_explorer
     fig = draw(plt.figure(figsize=figsize))
+    fit_to_screen(fig)
     _set_window_title(fig, title)
     return fig
 
 
 def show() -> None:
-    """Show the open windows until they are closed."""
-    import matplotlib.pyplot as plt  # as in open_explorer
-    plt.show()
+    """Show the open windows until they are closed (Ctrl-C closes them: KeyboardInterrupt)."""
+    show_windows()

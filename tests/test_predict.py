@@ -441,7 +441,7 @@ def test_confusion_and_features_headless_save_pngs(runs_dir, mnist_dir, tmp_path
     assert done.returncode == 0, done.stderr
     assert f"to {run / 'predictions_features.png'} (no window" in done.stdout
     png = mpimg.imread(run / "predictions_features.png")
-    assert png.shape == (964, 830, 4)   # 8 x 8 tiles: (1.08 * 8 + 1) by (1.0 * 8 + 0.3) inches at 100 dpi
+    assert png.shape == (855, 830, 4)   # 8 x 8 tiles: (0.95 * 8 + 0.35 + 0.2 * 3 lines) by (1.0 * 8 + 0.3) inches at 100 dpi
     assert not (run / "features.png").exists()          # the run's own files are train.py's
 
 

@@ -51,6 +51,14 @@ class LoadedRun:
         """The rows of history.csv, one dict per committed epoch (epoch an int, the rest floats)."""
         return [dict(row) for row in self._run.history()]
 
+    @property
+    def dynamics(self) -> list[dict]:
+        """The rows of dynamics.csv (step 0, then every 256 steps and each epoch's end: the
+        loss, each layer's gradient norm, update ratio and units; see
+        docs/watching-a-network-learn.md); [] for a run saved before they were recorded.
+        RunError naming the file when it is damaged."""
+        return [dict(row) for row in self._run.dynamics() or []]
+
     def network(self, which: str = "best") -> Network:
         """The Network with the weights of the best validation epoch ("best") or of the
         last committed epoch ("last")."""

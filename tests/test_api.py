@@ -135,3 +135,21 @@ def test_the_docs_example_runs_as_written(mnist_dir, tmp_path):
     assert f"test {record['best']['test_accuracy']:.2%}" in lines[1]
     assert lines[2] == f"accuracy on the 6,000 test images: {record['best']['test_accuracy']:.2%}"
     assert len(lines) == 3 + 8 and all(" read as " in line for line in lines[3:])
+
+
+def test_dynamics_are_the_rows_of_dynamics_csv(tmp_path, mnist_dir):
+    """A run saved before dynamics were recorded gives []; a new run gives dynamics.csv's
+    rows, step 0 first, as floats and ints."""
+    assert load_run(SHIPPED).dynamics == []
+    proc = run_script("train.py", ["--layers", "1", "--normalization", "simple", "--init", "xavier",
+                                   "--activation", "relu", "--l1", "n", "--decay", "n",
+                                   "--optimizer", "sgd", "--epochs", "1", "--limit", "2000",
+                                   "--seed", "3", "--output-dir", tmp_path, "--name", "d"],
+                      env=child_env(mnist_dir))
+    assert proc.returncode == 0, proc.stderr
+    rows = load_run(tmp_path / "d").dynamics
+    with open(tmp_path / "d" / "dynamics.csv", newline="") as f:
+        text_rows = list(csv.DictReader(f))
+    assert len(rows) == len(text_rows) > 1 and rows[0]["step"] == 0
+    assert float(text_rows[-1]["train_loss"]) == rows[-1]["train_loss"]
+    assert rows[0]["train_loss"] == pytest.approx(np.log(10), abs=0.5)

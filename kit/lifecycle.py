@@ -198,11 +198,12 @@ def _listed(items: list[str], word: str) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
-def _optimizer_for(config: RunConfig):
+def optimizer_for(config: RunConfig):
+    """The optimizer a run of config trains with (its state empty)."""
     return make_optimizer(config.optimizer, config.momentum)
 
 
-def _train_options(config: RunConfig, data, rng: np.random.Generator) -> dict:
+def train_options(config: RunConfig, data, rng: np.random.Generator) -> dict:
     """The keyword arguments of training.train that come from the configuration."""
     options = dict(epochs=config.epochs, lr=config.learning_rate,
                    decay=config.decay_factor if config.decay else 1.0,
@@ -241,7 +242,7 @@ def train_run(config: RunConfig, output_dir: Path, name: str | None = None, *,
         data = load_data_for(config, rng, data_dir)
         reporter.data_loaded(data, time.perf_counter() - t0)
         net = config.build_network(rng)
-        optimizer = _optimizer_for(config)
+        optimizer = optimizer_for(config)
         started = now()
         norm = Normalization(config.normalization, data.mean, data.std)
         sizes = (len(data.train.y), len(data.val.y), len(data.test.y))
@@ -340,7 +341,7 @@ def _resume(run: Run, config: RunConfig, optimizer_state: dict, rng_state: dict,
                       "their data, so only its split sizes and normalization are checked against "
                       "these MNIST files.")
     net = run.network("last")
-    optimizer = _optimizer_for(config)
+    optimizer = optimizer_for(config)
     optimizer.load_state({k: (v.item() if v.ndim == 0 else v) for k, v in optimizer_state.items()})
     try:
         rng.bit_generator.state = rng_state
@@ -401,7 +402,7 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                     raise Interrupted(stopped)
                 with stop.held():
                     reporter.run_started(writer.path, config, first - 1)
-                options = _train_options(config, data, rng)
+                options = train_options(config, data, rng)
                 if writer.dynamics_problem:
                     _note(reporter, f"Note: {writer.dynamics_problem}")
                 recorder = Recorder(net, (data.train.x, data.train.y), data.val.x,

@@ -243,7 +243,7 @@ def find_lr_command(config, data_dir, output_dir: Path, out, *, lr_min: float = 
     in output_dir/lr_finder.png, the suggestion and the command using it. Returns the
     exit code. Raises MnistError or RunError (the caller reports them)."""
     from kit.config import RunError
-    from kit.lifecycle import _optimizer_for, _train_options, load_data_for
+    from kit.lifecycle import load_data_for, optimizer_for, train_options
     from kit.record import LEGACY_RECORD, RECORD, prepare_output_dir
     for record in (RECORD, LEGACY_RECORD):
         if (output_dir / record).is_file():
@@ -254,11 +254,11 @@ def find_lr_command(config, data_dir, output_dir: Path, out, *, lr_min: float = 
     start = time.perf_counter()
     data = load_data_for(config, rng, data_dir)
     net = config.build_network(rng)
-    options = _train_options(config, data, rng)
+    options = train_options(config, data, rng)
     out.say(out.wrap(f"Learning-rate range test of {config.summary()}, seed {config.seed}: "
                      f"{lr_min:g} to {lr_max:g} over one epoch at most "
                      f"({len(data.train.y) // config.batch_size:,} steps of {config.batch_size})"))
-    test = range_test(net, data.train.x, data.train.y, _optimizer_for(config), rng,
+    test = range_test(net, data.train.x, data.train.y, optimizer_for(config), rng,
                       batch_size=config.batch_size, lr_min=lr_min, lr_max=lr_max,
                       l1=options["l1"], l2=options["l2"], dropout=options["dropout"],
                       augment=options.get("augment"))

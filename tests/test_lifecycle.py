@@ -140,10 +140,10 @@ def reference(config: RunConfig, data_dir: Path) -> Reference:
     rng = np.random.default_rng(config.seed)
     data = lifecycle.load_data_for(config, rng, data_dir)
     net = config.build_network(rng)
-    optimizer = lifecycle._optimizer_for(config)
+    optimizer = lifecycle.optimizer_for(config)
     rows, params = [], []
     for rec in train(net, data, optimizer=optimizer, rng=rng, progress=False,
-                     **lifecycle._train_options(config, data, rng)):
+                     **lifecycle.train_options(config, data, rng)):
         rows.append(rec.as_row())
         params.append(net.params.copy())
     return Reference(rows, params)
@@ -192,7 +192,7 @@ def check_run(run_dir: Path, test_sets: ScoringSets, ref: Reference | None = Non
         assert without_seconds(rows) == without_seconds(ref.rows[:n])
     optimizer_state, rng_state = run.training_state()
     assert rng_state["bit_generator"] == "PCG64"
-    optimizer = lifecycle._optimizer_for(record.config)  # the saved state loads back whole
+    optimizer = lifecycle.optimizer_for(record.config)  # the saved state loads back whole
     optimizer.load_state({k: (v.item() if v.ndim == 0 else v) for k, v in optimizer_state.items()})
     assert set(lifecycle._state_arrays(optimizer)) == set(optimizer_state)
     return run

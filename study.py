@@ -24,17 +24,17 @@ from kit.startup import quiet_ctrl_c
 quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kit.cli import HelpFormatter, OneLineParser, Output, run_script, whole_number
 from kit.config import RunConfig
+from kit.own_study import SearchFlagError, default_name, own_points, run_own_study
+from kit.study_runs import Job, StudyError, plan_run, study_lock, train_jobs
 
 HERE = Path(__file__).resolve().parent
 PROG = "study.py"
@@ -148,81 +148,12 @@ GRAPHS = [
 ]
 
 
-class StudyError(Exception):
-    """A study that cannot go on; the message says what to do."""
-
-
 # ---- planning and training -----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Job:
-    """One run to train: its folder name in the study's folder, its configuration, and
-    what it needs ('train', 'resume' or 'done')."""
-    name: str
-    config: RunConfig
-    action: str
-
-
-def plan_run(folder: Path, config: RunConfig, retrain: bool = False,
-             other_advice: str = "use another --output-dir, or --retrain to replace it") -> Job:
-    """What folder needs to hold a finished run of config: 'done', 'train' (nothing there) or
-    'resume' (ours, unfinished). A run of ours with no committed epoch is replaced; a folder
-    holding a run with other settings is a StudyError unless retrain."""
-    from kit.engine import needs
-    action = needs(folder, config)
-    if action == "busy":
-        raise StudyError(f"{Output.path(folder)} is being trained by another process; wait for it "
-                         "to end (or stop it)")
-    if action == "other":
-        if not retrain:
-            raise StudyError(f"{Output.path(folder)} holds a run with other settings; {other_advice}")
-        shutil.rmtree(folder)
-        action = "train"
-    if action == "retrain":
-        shutil.rmtree(folder)
-        action = "train"
-    return Job(folder.name, config, action)
-
 
 def plan(entry: Entry, seed: int, args) -> Job:
     """What a (configuration, seed) of the built-in study needs (see plan_run)."""
     return plan_run(args.output_dir / entry.folder(seed), entry.run_config(args.epochs, seed, args.limit),
                     args.retrain)
-
-
-def train_jobs(jobs: list[Job], study_dir: Path, args, out: Output) -> list[str]:
-    """Train the jobs on args.engine (joblib's worker processes, or a Dask cluster), with one
-    progress bar over them all; returns the names of those that did not complete."""
-    from tqdm import tqdm
-
-    from kit.engine import Job as EngineJob
-    from kit.engine import committed_epochs
-    work = [EngineJob(job.name, job.config) for job in jobs]
-    total = sum(job.config.epochs for job in jobs)
-    finished: dict[str, int] = {}
-    failed: list[str] = []
-    with tqdm(total=total, desc="Study", unit="epoch", dynamic_ncols=True,
-              initial=sum(committed_epochs(study_dir / job.name) for job in jobs),
-              postfix=f"runs 0/{len(jobs)}",
-              disable=None if out.progress_ok() else True) as bar:
-
-        def tick() -> None:
-            epochs = sum(finished.get(j.name, committed_epochs(study_dir / j.name)) for j in jobs)
-            bar.n = min(epochs, total)
-            bar.set_postfix_str(f"runs {len(finished)}/{len(jobs)}", refresh=False)
-            bar.refresh()
-
-        def ended(result) -> None:
-            finished[result.name] = committed_epochs(study_dir / result.name)
-            if result.status in ("completed", "stopped-early"):
-                tqdm.write(f"  done    {result.name}")
-            elif result.status != "skipped":
-                failed.append(result.name)
-                tqdm.write(f"  {result.status.upper():7} {result.name}: {result.reason}")
-            tick()
-
-        args.engine.run(work, study_dir, args.data_dir, ended, tick)
-    return failed
 
 
 def run_study(args, out: Output) -> int:
@@ -256,24 +187,6 @@ def _run_study(entries: list[Entry], seeds: list[int], args, out: Output) -> int
         return ship(results, args, out)
     return 0
 
-
-
-@contextlib.contextmanager
-def study_lock(folder: Path) -> Iterator[None]:
-    """Hold folder's study lock for the block; a StudyError when another study.py holds it."""
-    from kit.fsutil import RunLock
-    lock = RunLock(folder)
-    try:
-        taken = lock.acquire()
-    except OSError as err:
-        raise StudyError(f"cannot lock {Output.path(lock.path)} ({err.strerror or err})") from None
-    if not taken:
-        raise StudyError(f"another study.py is working in {Output.path(folder)} (it holds "
-                         f"{Output.path(lock.path)}); wait for it to end, or use another folder")
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -458,163 +371,6 @@ def ship(results: dict, args, out: Output) -> int:
                 f"{100 * new_val:.2f} %, test {100 * run.record.best['test_accuracy']:.2f} % at "
                 f"epoch {run.record.best['epoch']})")
     return code
-
-
-# ---- a study of your own: --grid or --random ------------------------------------------------
-
-STUDY_RECORD = "study.json"
-
-
-def base_config(args) -> RunConfig:
-    """The configuration every point of a study of one's own starts from: the built-in
-    study's baseline (2 hidden layers of ReLU, Momentum, Normal, Xavier), with RunConfig's
-    defaults for the hyperparameters, changed by train.py's flags given here."""
-    from kit.search import SETTINGS
-    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
-    base = BASELINE.run_config(args.epochs, 0, args.limit)
-    values = {**{name: getattr(base, name) for name, _, _ in RunConfig.options()}, **given}
-    if values["layers"] and values["activation"] is None:  # layers given, activation not
-        values["activation"] = BASELINE.activation
-    try:
-        return RunConfig.create(**values)
-    except ValueError as err:
-        raise SearchFlagError(f"the base configuration is not valid: {err}") from None
-
-
-class SearchFlagError(Exception):
-    """A --grid/--random command that cannot be run as given (exit 2, nothing trained)."""
-
-
-def own_points(args):
-    """(kind, settings, points, base) of --grid or --random; SearchFlagError when invalid."""
-    from kit.search import SpecError, check_size, grid_points, parse_spec, random_points
-    base = base_config(args)
-    try:
-        if args.grid is not None:
-            kind, settings = "grid", parse_spec(args.grid, "--grid")
-            points = grid_points(base, settings)
-        else:
-            count, spec = args.random
-            try:
-                n = int(count)
-            except ValueError:
-                raise SpecError(f"--random N SPEC: {count!r} is not a whole number of configurations") from None
-            if n < 1:
-                raise SpecError(f"--random N SPEC: N is {n}; give 1 or more configurations")
-            kind, settings = "random", parse_spec(spec, "--random")
-            points = random_points(base, settings, n, args.seed)
-        check_size(len(points), args.seeds, args.yes)
-    except SpecError as err:
-        raise SearchFlagError(str(err)) from None
-    return kind, settings, points, base
-
-
-def default_name(kind: str, settings) -> str:
-    return f"{kind}-" + "-".join(s.name for s in settings)
-
-
-def check_study_record(folder: Path, base: RunConfig, out: Output) -> None:
-    """Refuse a folder that holds another study (other base configuration or epochs) or
-    things that are not a study; write the record of a new one."""
-    import json
-
-    from kit.fsutil import write_json
-    from kit.search import base_values, format_value
-    record = folder / STUDY_RECORD
-    mine = {"format": 1, "base": {k: v for k, v in base_values(base).items()}}
-    if record.exists():
-        try:
-            theirs = json.loads(record.read_text(encoding="utf-8"))
-            old = theirs["base"]
-            if not isinstance(old, dict):
-                raise TypeError
-        except (OSError, ValueError, KeyError, TypeError):
-            raise StudyError(f"{Output.path(record)} is not a study record study.py can read; "
-                             "use another --name") from None
-        if old.get("epochs") != base.epochs:
-            raise StudyError(f"{Output.path(folder)} holds a study of {old.get('epochs')} epochs per run, "
-                             f"not {base.epochs}; give --epochs {old.get('epochs')} to continue it, or "
-                             "another --name")
-        differ = [k for k, v in mine["base"].items() if old.get(k, v) != v or k not in old]
-        if differ:
-            k = differ[0]
-            there = format_value(old[k]) if k in old else "unset"
-            raise StudyError(f"{Output.path(folder)} holds a study with another base configuration "
-                             f"({k} {there} there, {format_value(mine['base'][k])} here); give the "
-                             "same flags as before to continue it, or another --name")
-        return
-    if any(p.name != ".lock" for p in folder.iterdir()):
-        raise StudyError(f"{Output.path(folder)} is not empty and holds no {STUDY_RECORD}; it is not a "
-                         "study folder: use another --name (nothing there was changed)")
-    write_json(record, mine)
-
-
-def run_own_study(args, out: Output) -> int:
-    from kit.record import Run, prepare_output_dir
-    kind, settings, points, base = own_points(args)
-    folder = args.output_dir
-    prepare_output_dir(folder)
-    with study_lock(folder):
-        check_study_record(folder, base, out)
-        seeds = [args.seed + k for k in range(args.seeds)]
-        advice = "use another --name (nothing there was changed)"
-        jobs = [plan_run(folder / p.folder(s), p.run_config(s), other_advice=advice)
-                for p in points for s in seeds]
-        todo = [j for j in jobs if j.action != "done"]
-        resumed = sum(j.action == "resume" for j in todo)
-        out.say(f"Study {Output.path(folder)}: {len(points)} configurations x {len(seeds)} "
-                f"seeds, {base.epochs} epochs each; {len(jobs) - len(todo)} runs already "
-                f"finished, {len(todo)} to train" + (f" ({resumed} resumed)" if resumed else "")
-                + f", {args.engine.where}.")
-        failed = train_jobs(todo, folder, args, out) if todo else []
-        from kit.engine import needs
-        from kit.search import Summary
-        summaries, missing = [], []
-        for p in points:
-            names = [p.folder(s) for s in seeds]
-            if all(needs(folder / n, p.run_config(s)) == "done" for n, s in zip(names, seeds)):
-                runs = [Run.load(folder / n) for n in names]
-                if all(r.record.best for r in runs):
-                    summaries.append(Summary(p, runs))
-                    continue
-            missing.append(p.label)
-        if summaries:
-            write_own_results(summaries, settings, kind, base, folder, out)
-        if failed or missing:
-            return out.fail(f"{len(failed)} run(s) did not complete ({', '.join(failed[:5])}"
-                            f"{', ...' if len(failed) > 5 else ''}); {len(missing)} configuration(s) "
-                            "are left out of the results; run the same command again to train them")
-        return 0
-
-
-def write_own_results(summaries, settings, kind: str, base: RunConfig, folder: Path, out: Output) -> None:
-    from kit.fsutil import atomic_write_text
-    from kit.search import format_value as fmt
-    from kit.search import ranked, results_csv, results_md, verdicts, write_graphs
-    title = f"Study {folder.name}"
-    searched = {s.name for s in settings}
-    shared = ", ".join(f"{k} {fmt(getattr(base, k))}" for k in
-                       ("layers", "activation", "optimizer", "normalization", "init", "hidden_size",
-                        "learning_rate", "batch_size", "l1", "decay", "l2", "dropout", "augment")
-                       if k not in searched)
-    seeds = sorted({r.config.seed for s in summaries for r in s.runs})
-    base_line = (f"A {kind} search over {', '.join(sorted(searched, key=[s.name for s in settings].index))}; "
-                 f"every other setting as in the base configuration ({shared}); {base.epochs} epochs"
-                 + (f" on {base.limit} training images" if base.limit else "")
-                 + f"; seeds {', '.join(map(str, seeds))}.")
-    sentences = verdicts(summaries, settings, kind)
-    graphs = write_graphs(summaries, settings, folder, title)
-    seconds = sum(sum(s.seconds) for s in summaries)
-    atomic_write_text(folder / "results.md",
-                      results_md(title, base_line, summaries, settings, sentences, graphs, seconds))
-    atomic_write_text(folder / "results.csv", results_csv(summaries, settings))
-    best = ranked(summaries)[0]
-    out.say(f"Wrote results.md, results.csv and {', '.join(graphs)} to {Output.path(folder)}")
-    from kit.search import mean_sd_text as _pm
-    out.say(out.wrap(f"Best mean validation accuracy: {best.point.label} (validation {_pm(best.val)} %, "
-                     f"test at that epoch {_pm(best.test)} %)"))
-    for sentence in sentences:
-        out.say(out.wrap(sentence, indent="  "))
 
 
 # ---- the command line ------------------------------------------------------------------

@@ -248,3 +248,10 @@ def test_a_second_study_on_the_same_folder_refuses_in_one_line(tmp_path, mnist_d
         lock.release()
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and ".lock" in proc.stderr
     assert not list(out.glob("*/run.json"))
+
+
+def test_a_study_of_ones_own_starts_from_the_built_in_baseline():
+    """kit/own_study.py's BASELINE is study.py's baseline entry, setting for setting."""
+    import study
+    from kit import own_study
+    assert RunConfig.create(**own_study.BASELINE, epochs=3, seed=0) == study.BASELINE.run_config(3, 0)

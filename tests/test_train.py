@@ -43,6 +43,7 @@ from conftest import (
 
 import mnist_loader
 import train as train_py
+from kit import terminal
 from kit.record import Run
 from training import HISTORY_COLUMNS
 
@@ -534,7 +535,7 @@ ROW = {"epoch": 7, "learning_rate": 0.00098, "train_loss": 0.18754, "train_accur
 
 @pytest.mark.parametrize("width", [200, 120, 80, 60, 45])
 def test_epoch_line_fits_the_terminal(width):
-    line = train_py.epoch_line(ROW, 100, width, best=7)
+    line = terminal.epoch_line(ROW, 100, width, best=7)
     assert len(line) <= width - 1, (len(line), line)
     assert line.startswith("Epoch   7/100") and line.endswith(" *")
     assert "92.85%" in line and "94.48%" in line  # validation and test accuracy always
@@ -546,7 +547,7 @@ def test_epoch_line_fits_the_terminal(width):
 
 
 def test_epoch_line_in_a_narrow_terminal_still_names_the_essentials():
-    line = train_py.epoch_line(ROW, 100, 20)
+    line = terminal.epoch_line(ROW, 100, 20)
     assert "Epoch   7/100" in line and "92.85%" in line and "94.48%" in line
 
 

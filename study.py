@@ -423,9 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "searched); the same command again trains only what is missing")
     own.add_argument("--yes", action="store_true", help=f"train a study of more than "
                      f"{1000:,} runs")
-    base = p.add_argument_group("the base configuration of --grid/--random (train.py's flags; "
-                                "default: 2 hidden layers, relu, momentum, normal, xavier and "
-                                "RunConfig's hyperparameters)")
+    base = p.add_argument_group("the base configuration of --grid/--random",
+                                "train.py's flags; default: 2 hidden layers, relu, momentum, "
+                                "normal, xavier and RunConfig's hyperparameters")
     for name in SETTINGS:
         option = RunConfig.option(name)
         base.add_argument(option.flag, dest=name, type=_setting_flag(name), default=None,

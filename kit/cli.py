@@ -21,7 +21,13 @@ from kit.signals import Interrupted, OutputLost
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with errors on one line (no usage dump) and exit code 2, and a flag given
     `=--` refused: argparse drops the '--' and stores an empty list where one value
-    belongs, which would fail later with a traceback."""
+    belongs, which would fail later with a traceback. Flags are never abbreviated: `--lr`
+    is not a shorter --learning-rate (nor ambiguous between --lr-min and --lr-max), and a
+    flag added later cannot change what an older command means."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         text = f"{self.prog}: error: {message} (see python {self.prog} --help)"

@@ -24,6 +24,7 @@ from kit.startup import quiet_ctrl_c
 quiet_ctrl_c(__name__)  # first: a Ctrl-C while NumPy imports exits quietly with 130
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -174,7 +175,10 @@ def _run_study(entries: list[Entry], seeds: list[int], args, out: Output) -> int
             + (f" ({resumed} resumed)" if resumed else "") + f", {args.engine.where}.")
     start = time.perf_counter()
     if todo:
-        failed = train_jobs(todo, args.output_dir, args, out)
+        try:
+            failed = train_jobs(todo, args.output_dir, args, out)
+        finally:  # stopped or not, the time it ran counts; the time it stood still does not
+            add_study_time(args.output_dir, time.perf_counter() - start)
         if failed:
             return out.fail(f"{len(failed)} run(s) did not complete: {', '.join(failed)}")
         out.say(f"Trained {len(todo)} run(s) in {(time.perf_counter() - start) / 60:.1f} minutes.")
@@ -267,15 +271,47 @@ def results_table(results: dict, args) -> str:
             f"{_mean_sd(s['train'])} | {statistics.mean(s['seconds']):.0f} s | "
             f"{f'{original:.1f}' if original else '—'} |")
     lines.append("")
-    span = _study_span(results)
-    if span is not None:
-        n = sum(len(r) for r in results.values())
+    n = sum(len(r) for r in results.values())
+    ran = study_time(args.output_dir)
+    span = None if ran else _study_span(results)
+    if ran:
+        seconds, sessions = ran
+        lines.append(f"Whole study ({n} runs, {args.jobs} at a time on {os.cpu_count()} cores): "
+                     f"{seconds / 60:.1f} minutes of training"
+                     + (f" over {sessions} sessions (the time it stood stopped is not counted)"
+                        if sessions > 1 else "") + ".")
+        lines.append("")
+    elif span is not None:  # a study trained before study.py kept its own time
         lines.append(f"Whole study, from the first run's start to the last run's end ({n} runs, "
                      f"{args.jobs} at a time on {os.cpu_count()} cores): {span / 60:.1f} minutes.")
         lines.append("")
     lines.append("Training time is one run's time in training steps (without evaluation and "
                  "saving), averaged over the seeds, while other runs shared the machine.")
     return "\n".join(lines) + "\n"
+
+
+STUDY_TIME = "study-time.json"   # the seconds study.py has spent training, over its sessions
+
+
+def study_time(folder: Path) -> tuple[float, int] | None:
+    """(seconds, sessions) that study.py has trained in folder, or None when it has no
+    record of them (a study trained before it kept one) or the record is damaged."""
+    import json
+    try:
+        data = json.loads((folder / STUDY_TIME).read_text(encoding="utf-8"))
+        return float(data["seconds"]), int(data["sessions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def add_study_time(folder: Path, seconds: float) -> None:
+    """Add one session of training to folder's record of it (best effort: a study whose
+    time cannot be written still trains and reports)."""
+    from kit.fsutil import write_json
+    before = study_time(folder) or (0.0, 0)
+    with contextlib.suppress(OSError):
+        write_json(folder / STUDY_TIME, {"seconds": round(before[0] + seconds, 3),
+                                         "sessions": before[1] + 1})
 
 
 def _study_span(results: dict) -> float | None:

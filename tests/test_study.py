@@ -257,3 +257,22 @@ def test_one_category_keeps_the_others_in_the_table(quick_study, mnist_dir):
     table = (out / "study_results.md").read_text()
     for e in entries("original", "l1-decay"):
         assert f"| {e.label} |" in table
+
+
+def test_the_whole_studys_time_is_the_time_it_trained(quick_study):
+    """results count the seconds study.py spent training, over its sessions, not the
+    hours between a stop and the resume (the runs' first start to their last end)."""
+    out, _ = quick_study
+    seconds, sessions = study.study_time(out)
+    assert seconds > 0 and sessions >= 1
+    table = (out / "study_results.md").read_text()
+    assert f"{seconds / 60:.1f} minutes of training" in table
+
+
+def test_study_time_adds_up_over_sessions(tmp_path):
+    assert study.study_time(tmp_path) is None
+    study.add_study_time(tmp_path, 60.0)
+    study.add_study_time(tmp_path, 30.5)
+    assert study.study_time(tmp_path) == (90.5, 2)
+    (tmp_path / study.STUDY_TIME).write_text("{ damaged")
+    assert study.study_time(tmp_path) is None

@@ -114,6 +114,29 @@ def train(net: Network, data, *, epochs: int, optimizer, rng: np.random.Generato
         yield EpochRecord(epoch=epoch, learning_rate=epoch_lr, seconds=seconds, **metrics)
 
 
+def blocks(x: np.ndarray, y: np.ndarray, perm: np.ndarray, steps: int, batch_size: int,
+           classes: int, dtype, augment: Augmenter | None = None):
+    """The images of steps batches in the order of perm, gathered BLOCK_STEPS batches at a
+    time into buffers reused from block to block: (first, images, one-hot targets, labels)
+    per block, first the position in perm of its first image. augment moves each block's
+    images after they are gathered (x itself is never changed)."""
+    block = min(BLOCK_STEPS, steps) * batch_size
+    xs = np.empty((block, x.shape[1]), dtype)
+    onehot = np.zeros((block, classes), dtype)
+    for first in range(0, steps * batch_size, block):
+        idx = perm[first:min(first + block, steps * batch_size)]
+        m = len(idx)
+        # mode="clip" skips the bounds check that makes np.take copy through a
+        # temporary; the indices are a permutation, so they are all valid.
+        np.take(x, idx, axis=0, out=xs[:m], mode="clip")
+        if augment is not None:
+            augment.apply(xs[:m])
+        labels = y[idx]
+        onehot[:m] = 0
+        onehot[np.arange(m), labels] = 1
+        yield first, xs[:m], onehot[:m], labels
+
+
 def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float,
                 rng: np.random.Generator, *, batch_size: int = 4, l1: float = 0.0,
                 l2: float = 0.0, dropout: float = 0.0, augment: Augmenter | None = None,
@@ -133,10 +156,7 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     steps = n // batch_size
     if steps == 0:
         raise ValueError(f"{n} training examples are fewer than one batch of {batch_size}")
-    block = min(BLOCK_STEPS, steps) * batch_size
-    xs = np.empty((block, x.shape[1]), net.dtype)
-    onehot = np.zeros((block, classes), net.dtype)
-    logits = np.empty((block, classes), net.dtype)
+    logits = np.empty((min(BLOCK_STEPS, steps) * batch_size, classes), net.dtype)
     # SGD and momentum take lr * gradient, folded into backprop's first delta; Adam the gradient.
     scale = lr if optimizer.lr_in_grad else 1.0
     # The options bound once, only when on: a call with **{} would leave CPython's fast
@@ -150,17 +170,9 @@ def train_epoch(net: Network, x: np.ndarray, y: np.ndarray, optimizer, lr: float
     if watch is not None:
         watch.begin_epoch(steps)
     with np.errstate(over="ignore", invalid="ignore"):
-        for first in range(0, steps * batch_size, block):
-            idx = perm[first:min(first + block, steps * batch_size)]
-            m = len(idx)
-            # mode="clip" skips the bounds check that makes np.take copy through a
-            # temporary; the indices are a permutation, so they are all valid.
-            np.take(x, idx, axis=0, out=xs[:m], mode="clip")
-            if augment is not None:
-                augment.apply(xs[:m])
-            labels = y[idx]
-            onehot[:m] = 0
-            onehot[np.arange(m), labels] = 1
+        for first, xs, onehot, labels in blocks(x, y, perm, steps, batch_size, classes,
+                                                net.dtype, augment):
+            m = len(labels)
             # A watched block's last step is taken apart, measured: the loop itself stays
             # as it was (a test inside it, 14,500 times an epoch, costs more than measuring).
             last = m if watch is None else m - batch_size

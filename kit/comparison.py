@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from kit.cli import readable
-from kit.config import RunConfig, RunError
+from kit.config import RunConfig, RunError, setting_text
 from kit.record import LEGACY_RECORD, RECORD, Run, best_row
 from training import HISTORY_COLUMNS
 
@@ -95,14 +95,8 @@ def differing_settings(run_list: Sequence[Run], include_seed: bool = True) -> di
 
 
 def format_value(value) -> str:
-    """A setting as the tables show it: y/n for booleans, - for unset, %g for floats."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "y" if value else "n"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    """A setting as compare's tables show it (config.setting_text: - when unset)."""
+    return setting_text(value, "-")
 
 
 # ---- the figure ---------------------------------------------------------------------------

@@ -34,6 +34,18 @@ def _value_text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def setting_text(value, unset: str = "-") -> str:
+    """A setting's value as tables, names and sentences show it: y/n for booleans, %g for
+    floats, unset (compare's "-", a study's "none") for None."""
+    if value is None:
+        return unset
+    if isinstance(value, bool):
+        return "y" if value else "n"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 class RunError(Exception):
     """A run folder that cannot be created, read or continued; the message names the file."""
 

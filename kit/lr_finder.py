@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from network import Network, softmax_cross_entropy
+from training import blocks
 
 LR_MIN, LR_MAX = 1e-6, 1.0   # the sweep's default bounds (fastai's are 1e-7 and 10)
 # The moving average's weight of the past: fastai's 0.98 averages about 50 steps, 3,200
@@ -27,7 +28,6 @@ LR_MIN, LR_MAX = 1e-6, 1.0   # the sweep's default bounds (fastai's are 1e-7 and
 BETA = 0.98
 SMOOTH_IMAGES = 1000
 STOP_FACTOR = 4.0            # stop once the smoothed loss is 4 times its minimum (fastai's)
-BLOCK_STEPS = 256            # steps whose images are gathered (and augmented) at once
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,6 @@ def range_test(net: Network, x: np.ndarray, y: np.ndarray, optimizer,
         raise ValueError(f"{n} training images make fewer than two batches of {batch_size}")
     growth = (lr_max / lr_min) ** (1 / (planned - 1))
     lrs, losses, smoothed = (np.empty(planned) for _ in range(3))
-    block = min(BLOCK_STEPS, planned) * batch_size
-    xs = np.empty((block, x.shape[1]), net.dtype)
-    onehot = np.zeros((block, classes), net.dtype)
     logits = np.empty((batch_size, classes), net.dtype)
     extras = {k: v for k, v in (("l2", l2), ("dropout", dropout)) if v}
     if dropout:
@@ -78,16 +75,9 @@ def range_test(net: Network, x: np.ndarray, y: np.ndarray, optimizer,
     average, best, step = 0.0, math.inf, 0
     reason = "it reached the largest learning rate"
     with np.errstate(over="ignore", invalid="ignore"):
-        for first in range(0, planned * batch_size, block):
-            idx = perm[first:min(first + block, planned * batch_size)]
-            m = len(idx)
-            np.take(x, idx, axis=0, out=xs[:m], mode="clip")
-            if augment is not None:
-                augment.apply(xs[:m])
-            labels = y[idx]
-            onehot[:m] = 0
-            onehot[np.arange(m), labels] = 1
-            for s in range(0, m, batch_size):
+        for _, xs, onehot, labels in blocks(x, y, perm, planned, batch_size, classes,
+                                            net.dtype, augment):
+            for s in range(0, len(labels), batch_size):
                 lr = lr_min * growth ** step
                 scale = lr if optimizer.lr_in_grad else 1.0
                 net.backprop(xs[s:s + batch_size], onehot[s:s + batch_size], scale, l1,

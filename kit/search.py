@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from kit.config import RunConfig
+from kit.config import RunConfig, setting_text
 
 # What a study varies: every setting a flag gives, except those the study itself owns
 # (epochs and the seeds) and the developer's --limit.
@@ -176,14 +176,8 @@ def parse_spec(text: str, flag: str) -> list[Setting]:
 # ---- the configurations ---------------------------------------------------------------------
 
 def format_value(value) -> str:
-    """A setting's value as names, tables and sentences show it: y/n, none, %g."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "y" if value else "n"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    """A setting as a study's tables show it (config.setting_text: none when unset)."""
+    return setting_text(value, "none")
 
 
 @dataclass(frozen=True)

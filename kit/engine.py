@@ -34,6 +34,7 @@ STOP_FILE = ".stop"          # in the study folder: queued jobs return without t
 WORKERS = ".workers"         # in the study folder: one file per run being trained, "host pid"
 POLL = 0.5                   # seconds between looks at the run folders for the progress bar
 CONNECT_TIMEOUT = 5          # seconds to reach a Dask scheduler before giving up
+RETRIES = 1                  # local runs started again after their worker process died
 
 
 class EngineError(Exception):
@@ -45,6 +46,12 @@ class Job:
     """One run of a study: its folder name inside the study folder and its configuration."""
     name: str
     config: RunConfig
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the study's output that is not a run's end (a worker died, a run goes on)."""
+    text: str
 
 
 @dataclass(frozen=True)
@@ -214,8 +221,10 @@ class Engine:
         return f"{self.jobs} at a time"
 
     def run(self, jobs: list[Job], study_dir: Path, data_dir: Path | None,
-            on_result: Callable[[Result], None], on_tick: Callable[[], None]) -> list[Result]:
-        """Train the jobs; on_result(result) as each ends, on_tick() every POLL seconds.
+            on_result: Callable[[Result], None], on_tick: Callable[[], None],
+            on_note: Callable[[str], None] = print) -> list[Result]:
+        """Train the jobs; on_result(result) as each ends, on_tick() every POLL seconds,
+        on_note(line) for what else the study should say (a worker died).
         Stop signals raise Interrupted here after every job has stopped (none left
         running, none started after the signal)."""
         study_dir = Path(study_dir).resolve()
@@ -235,11 +244,11 @@ class Engine:
         with StopSignals() as stop:
             feed.start()
             try:
-                self._collect(feed, results, done, on_result, on_tick)
+                self._collect(feed, results, done, on_result, on_tick, on_note)
             except Interrupted:
                 with stop.held(raise_after=False):  # a second Ctrl-C waits for the workers
                     self._stop(study_dir)
-                    self._collect(feed, results, done, on_result, on_tick)
+                    self._collect(feed, results, done, on_result, on_tick, on_note)
                 raise
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -248,7 +257,7 @@ class Engine:
                     (study_dir / WORKERS).rmdir()
         return done
 
-    def _collect(self, feed, results, done, on_result, on_tick) -> None:
+    def _collect(self, feed, results, done, on_result, on_tick, on_note) -> None:
         last_tick = 0.0
         while True:
             try:
@@ -259,7 +268,9 @@ class Engine:
                 raise item
             if item is _END:
                 return
-            if item is not None:
+            if isinstance(item, Note):
+                on_note(item.text)
+            elif item is not None:
                 done.append(item)
                 on_result(item)
             if time.monotonic() - last_tick >= POLL:
@@ -296,17 +307,66 @@ class Engine:
         results.put(_END)
 
     def _feed_joblib(self, jobs, study_dir, data_dir, results) -> None:
-        from joblib import Parallel, delayed
-        # One job per task, no pre-dispatch beyond the workers: a stop leaves little queued.
-        parallel = Parallel(n_jobs=self.jobs, backend="loky", return_as="generator_unordered",
-                            batch_size=1, pre_dispatch="n_jobs")
-        try:
-            for result in parallel(delayed(run_job)(job, study_dir, data_dir) for job in jobs):
-                results.put(result)
-        except Exception as err:  # a worker process died (killed, out of memory)
-            raise EngineError(f"a worker process died ({type(err).__name__}); the runs it was "
-                              "training keep their committed epochs: run the same command "
-                              "again to resume them") from None
+        """joblib breaks its whole pool when one worker process dies (SIGKILL, out of
+        memory): the runs in the other workers are killed too, uncommitted. The jobs with no
+        result yet go to a new pool, and their runs resume from the last committed epoch. A
+        run caught in a broken pool more than RETRIES times is then trained alone (one
+        worker: no neighbour to blame, and more memory); if its worker dies even then, the
+        run is given up as 'lost' and the study goes on with the others."""
+        from concurrent.futures import as_completed
+
+        # loky's executor, under joblib.Parallel: Parallel would run n_jobs=1 in this
+        # process, where a crash would take the study with it and no signal reaches the run.
+        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+        todo = list(jobs)
+        deaths: dict[str, int] = {}
+        unexplained = 0  # broken pools with no run in them: workers that cannot even start
+        while todo:
+            alone = [job for job in todo if deaths.get(job.name, 0) > RETRIES]
+            batch = alone or todo
+            executor = get_reusable_executor(max_workers=1 if alone else self.jobs)
+            reported: set[str] = set()
+            try:
+                # Submitted at once: a job queued when the study stops returns without training.
+                futures = [executor.submit(run_job, job, study_dir, data_dir) for job in batch]
+                for future in as_completed(futures):
+                    result = future.result()
+                    reported.add(result.name)
+                    results.put(result)
+            except BrokenProcessPool as err:
+                caught = _dead_marks(study_dir)
+                unexplained = 0 if caught else unexplained + 1
+                if unexplained == 3:
+                    why = str(err).split("\n")[0]
+                    raise EngineError(f"worker processes die before training anything ({why}); "
+                                      "the runs keep their committed epochs: run the same command "
+                                      "again to resume them") from None
+            except Exception as err:  # noqa: BLE001 - the engine itself failed; said in one line
+                raise EngineError(f"the engine failed ({type(err).__name__}: {err}); the runs keep "
+                                  "their committed epochs: run the same command again to resume "
+                                  "them") from None
+            else:
+                caught = []
+            todo = [job for job in todo if job.name not in reported]
+            if not caught:
+                continue
+            if (study_dir / STOP_FILE).exists():  # stopping: nothing is started again
+                for job in todo:
+                    results.put(Result(job.name, "skipped"))
+                return
+            if alone:
+                for name in caught:
+                    results.put(Result(name, "lost", "its worker process died while it trained alone "
+                                       "(killed, or out of memory?); its committed epochs are kept: "
+                                       "run the same command again to resume it"))
+                todo = [job for job in todo if job.name not in caught]
+                continue
+            for name in caught:
+                deaths[name] = deaths.get(name, 0) + 1
+            results.put(Note(f"  a worker process died: {', '.join(caught)} "
+                             f"{'goes' if len(caught) == 1 else 'go'} on from the last committed epoch"
+                             + (" (alone)" if any(deaths[n] > RETRIES for n in caught) else "")))
 
     def _feed_dask(self, jobs, study_dir, data_dir, results) -> None:
         futures = self.client.map(run_job, jobs, study_dir=study_dir, data_dir=data_dir,
@@ -322,6 +382,42 @@ class Engine:
                     results.put(Result(name, "lost", f"{type(err).__name__}: {err}; run the same "
                                        "command again to resume it"))
             time.sleep(0.2)
+
+
+def _dead_marks(study_dir: Path, wait: float = 10.0) -> list[str]:
+    """After a broken pool: the runs that were in its worker processes (the marks of this
+    host, once their processes are gone, waiting up to wait seconds); their marks are removed."""
+    host, marks = socket.gethostname(), {}
+    with contextlib.suppress(OSError):
+        for mark in (study_dir / WORKERS).iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                where, pid = mark.read_text().split()
+                if where == host:
+                    marks[mark] = int(pid)
+    deadline = time.monotonic() + wait
+    while any(_alive(pid) for pid in marks.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    names = []
+    for mark, pid in marks.items():
+        if not _alive(pid):
+            names.append(mark.name)
+            with contextlib.suppress(OSError):
+                mark.unlink()
+    return sorted(names)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A dead child of ours that no one has reaped yet still answers: look at its state.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return True
 
 
 _END = object()

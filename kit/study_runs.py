@@ -77,10 +77,12 @@ def train_jobs(jobs: list[Job], study_dir: Path, args, out: Output) -> list[str]
                 tqdm.write(f"  done    {result.name}")
             elif result.status != "skipped":
                 failed.append(result.name)
-                tqdm.write(f"  {result.status.upper():7} {result.name}: {result.reason}")
+                tqdm.write(out.wrap(f"  {result.status.upper():7} {result.name}: {result.reason}",
+                                    " " * 10))
             tick()
 
-        args.engine.run(work, study_dir, args.data_dir, ended, tick)
+        args.engine.run(work, study_dir, args.data_dir, ended, tick,
+                        lambda text: tqdm.write(out.wrap(text, " " * 4)))
     return failed
 
 

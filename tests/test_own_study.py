@@ -151,6 +151,90 @@ def test_an_interrupted_study_resumes(tmp_path, mnist_dir):
     assert histories(out) == histories(whole) and len(histories(out)) == 4
 
 
+STOPPED = ["--grid", "hidden_size=16,32", "--seeds", "2", "--epochs", "3", "--limit", "3000", "--jobs", "2"]
+
+
+@pytest.fixture(scope="module")
+def whole_study(tmp_path_factory, mnist_dir):
+    """STOPPED's study trained without a stop: the histories a stopped one must end with."""
+    whole = tmp_path_factory.mktemp("whole") / "whole"
+    assert study(*STOPPED, "--output-dir", whole, mnist_dir=mnist_dir).returncode == 0
+    return histories(whole)
+
+
+def _kill_worker_of(out: Path, name: str | None, spared: set[int], pick: random.Random,
+                    proc, timeout: float = 60, within: float = 0.8) -> tuple[str, int] | None:
+    """SIGKILL the worker process training run `name` (any run when None) once a worker
+    not in spared is marked on it, at a random moment; (run, pid), or None if the study
+    ended first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        for mark in (out / ".workers").glob("*") if (out / ".workers").is_dir() else []:
+            try:
+                pid = int(mark.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if (name is None or mark.name == name) and pid not in spared:
+                time.sleep(pick.uniform(0, within))
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                return mark.name, pid
+        time.sleep(0.02)
+    return None
+
+
+def _start(out: Path, mnist_dir) -> subprocess.Popen:
+    env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg"}
+    return subprocess.Popen([sys.executable, str(ROOT / "study.py"), *STOPPED, "--output-dir", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+
+
+def test_a_killed_local_worker_loses_only_its_runs_uncommitted_epoch(tmp_path, mnist_dir, whole_study):
+    """SIGKILL to a worker process mid-run (joblib then kills its other workers too): the
+    study goes on in a new pool, says so, and ends with every run completed and the
+    histories of a study never killed."""
+    out = tmp_path / "killed"
+    proc = _start(out, mnist_dir)
+    killed = _kill_worker_of(out, None, set(), random.Random(), proc)
+    stdout, err = proc.communicate(timeout=300)
+    assert killed, "the study ended before a worker could be killed"
+    assert proc.returncode == 0, stdout + err
+    said = " ".join(stdout.split())
+    assert "a worker process died: " in said and "Traceback" not in err
+    assert killed[0] in said.split("a worker process died: ")[1].split(" go")[0]
+    assert histories(out) == whole_study and len(whole_study) == 4
+    assert not (out / ".workers").exists()
+
+
+def test_a_run_whose_worker_keeps_dying_is_lost_alone_and_the_rerun_finishes_it(tmp_path, mnist_dir,
+                                                                               whole_study):
+    """The worker under one run killed three times (twice among the others, once alone):
+    that run is given up as lost, named, with what to do; the others complete; the same
+    command again finishes it, with the histories of a study never killed."""
+    out = tmp_path / "dying"
+    proc = _start(out, mnist_dir)
+    pick, spared, victim = random.Random(), set(), None
+    for _ in range(3):
+        killed = _kill_worker_of(out, victim, spared, pick, proc, within=0.2)
+        assert killed, "the study ended before the worker could be killed: " + str(proc.communicate())
+        victim = killed[0]
+        spared.add(killed[1])
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err, stdout + err
+    said = " ".join(stdout.split())
+    assert f"LOST {victim}: its worker process died while it trained alone" in said
+    assert "run the same command again to resume it" in said and victim in err
+    runs = {p.parent.name: Run.load(p.parent).record.status for p in out.glob("*/run.json")}
+    assert all(status == "completed" for name, status in runs.items() if name != victim)
+    assert len(runs) >= 3
+    again = study(*STOPPED, "--output-dir", out, mnist_dir=mnist_dir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert histories(out) == whole_study
+
+
 @pytest.mark.parametrize("spec, needle", [
     (["--grid", "hidden=16"], "unknown setting 'hidden'; the settings are layers"),
     (["--grid", "hidden_size=0"], "hidden_size=0 is out of range: hidden_size is a whole number >= 1 and <= 4096"),
@@ -225,6 +309,33 @@ def test_the_same_study_on_a_dask_local_cluster_equals_joblib(grid_study, tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "on the Dask cluster" in proc.stdout
     assert histories(out) == histories(joblib_out) and len(histories(out)) == 8
+
+
+def test_a_killed_dask_worker_loses_only_its_runs_uncommitted_epoch(tmp_path, mnist_dir, whole_study):
+    """SIGKILL to a Dask worker process mid-run: its nanny starts another, the scheduler gives
+    the run to a worker again, and it resumes; every run completes with the histories of a
+    study never killed."""
+    distributed = pytest.importorskip("distributed")
+    out = tmp_path / "dask-killed"
+    env = {**os.environ, "MNIST_DIR": str(mnist_dir), "MPLBACKEND": "Agg"}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        proc = subprocess.Popen([sys.executable, str(ROOT / "study.py"), *STOPPED, "--output-dir", str(out),
+                                 "--scheduler", cluster.scheduler_address], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and not any(
+                '"running"' in p.read_text(errors="replace") for p in out.glob("*/run.json")):
+            time.sleep(0.02)
+        time.sleep(random.uniform(0, 0.5))
+        os.kill(random.choice(pids), signal.SIGKILL)
+        stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stdout + err
+    assert "Traceback" not in err
+    assert histories(out) == whole_study
 
 
 def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, mnist_dir):

@@ -25,7 +25,7 @@ from kit.signals import Interrupted, StopSignals
 from optim import make_optimizer
 from training import TrainingDiverged, train
 
-PLOT_EVERY = 10.0  # seconds between redraws of the graphs during training (a redraw: 0.3 s)
+PLOT_EVERY = 10.0  # seconds between redraws of the graphs during training (a redraw: ~0.8 s)
 CHANCE_LEVEL = 0.2  # validation accuracy below this after an epoch: still guessing
 
 
@@ -394,7 +394,9 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
     first = writer.record.epochs_completed + 1
     status, code, reason = "completed", 0, ""
     shown: set[str] = set()
-    last_plot = -math.inf
+    # The graphs are drawn at the end, and during a long run every PLOT_EVERY seconds (a
+    # redraw costs as much as a short run's epochs: a study of 2-epoch runs drew twice).
+    last_plot = time.monotonic()
     try:
         with StopSignals() as stop:
             try:
@@ -417,7 +419,8 @@ def _train(writer: RunWriter, net, optimizer, rng, data, reporter: Reporter, pro
                         writer.commit_epoch(rec.as_row(), net, _state_arrays(optimizer),
                                             rng.bit_generator.state,
                                             (recorder.rows, recorder.columns))
-                        if plots and time.monotonic() - last_plot >= PLOT_EVERY:
+                        if plots and rec.epoch < config.epochs \
+                                and time.monotonic() - last_plot >= PLOT_EVERY:
                             _draw(writer)
                             last_plot = time.monotonic()
                         reporter.epoch_done(rec.as_row(), writer.record,

@@ -505,6 +505,39 @@ def normalize(x_u8: np.ndarray, normalization: str, mean: float | None = None, s
     return out
 
 
+_kept: dict | None = None  # keep_files(): the files last read, under their paths and stats
+
+
+def keep_files() -> None:
+    """From now on this process keeps the four files' arrays and fingerprints between
+    load_data calls (0.17 s of a 0.32 s load, for 55 MB): a study's worker process trains
+    run after run. They are read again when a file's path, size, time or inode changes."""
+    global _kept
+    if _kept is None:
+        _kept = {}
+
+
+def _files(data_dir, download: bool) -> tuple[tuple[np.ndarray, ...], dict[str, str]]:
+    """load_raw's four arrays and their fingerprints, kept when keep_files() said so."""
+    key = None
+    if _kept is not None:
+        directory = _locate(data_dir, download, SPLITS)
+        paths = [_resolve(directory, name).resolve() for name in FILE_NAMES.values()]
+        with contextlib.suppress(OSError):
+            key = tuple((str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+                        for p, st in ((p, p.stat()) for p in paths))
+        kept = _kept.get("files")  # one tuple, replaced whole: threads see all of it or none
+        if key is not None and kept is not None and kept[0] == key:
+            return kept[1], dict(kept[2])
+    arrays = load_raw(data_dir, download)
+    prints = {name: fingerprint(array) for name, array in zip(FILE_NAMES, arrays)}
+    if key is not None:
+        for array in arrays:
+            array.setflags(write=False)  # shared by every run of the process: never changed
+        _kept["files"] = (key, arrays, dict(prints))
+    return arrays, prints
+
+
 def load_data(normalization: str = "simple", rng: np.random.Generator | None = None,
               data_dir: str | os.PathLike | None = None, limit: int | None = None,
               dtype: type = np.float32, download: bool = True) -> MnistData:
@@ -520,10 +553,8 @@ def load_data(normalization: str = "simple", rng: np.random.Generator | None = N
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     rng = np.random.default_rng(0) if rng is None else rng
-    train_x, train_y, t10k_x, t10k_y = load_raw(data_dir, download)
+    (train_x, train_y, t10k_x, t10k_y), prints = _files(data_dir, download)
     directory = find_data_dir(data_dir)  # where load_raw read them (found, or downloaded there)
-    prints = {key: fingerprint(array) for key, array in
-              zip(FILE_NAMES, (train_x, train_y, t10k_x, t10k_y))}
 
     order = rng.permutation(TRAIN_SIZE + VAL_SIZE)
     train_idx, val_idx = order[:TRAIN_SIZE], order[TRAIN_SIZE:]

@@ -778,3 +778,40 @@ def test_load_test_set_matches_load_data(normal, simple, mnist_dir) -> None:
     np.testing.assert_array_equal(test.x, normal.test.x)
     np.testing.assert_array_equal(test.y, normal.test.y)
     np.testing.assert_array_equal(ml.load_test_set("simple", data_dir=mnist_dir).x, simple.test.x)
+
+
+def test_kept_files_are_read_once_and_again_when_a_file_changes(tmp_path, mnist_dir, monkeypatch) -> None:
+    """keep_files() (a study's worker): the next load_data reads no file and gives the same
+    splits and fingerprints; a changed labels file is read again."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ml.FILE_NAMES.values():
+        source = ml._resolve(Path(mnist_dir), name)
+        shutil.copyfile(source, folder / source.name)  # not its read-only mode
+    monkeypatch.setattr(ml, "_kept", None)
+    plain = ml.load_data("normal", np.random.default_rng(3), data_dir=folder)
+    ml.keep_files()
+    first = ml.load_data("normal", np.random.default_rng(3), data_dir=folder)
+    real_load_raw = ml.load_raw
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the files were read again")
+
+    monkeypatch.setattr(ml, "load_raw", no_reading)
+    second = ml.load_data("normal", np.random.default_rng(3), data_dir=folder)
+    for data in (first, second):
+        assert data.fingerprint == plain.fingerprint and data.mean == plain.mean
+        for split in ("train", "val", "test"):
+            assert np.array_equal(getattr(data, split).x, getattr(plain, split).x)
+            assert np.array_equal(getattr(data, split).y, getattr(plain, split).y)
+    monkeypatch.setattr(ml, "load_raw", real_load_raw)
+    labels = next(folder.glob("train-labels*"))
+    with gzip.open(labels) as f:
+        raw = bytearray(f.read())
+    raw[8] = (raw[8] + 1) % 10  # the first training label changes
+    time.sleep(0.01)
+    with gzip.open(labels, "wb") as f:
+        f.write(raw)
+    changed = ml.load_data("normal", np.random.default_rng(3), data_dir=folder)
+    assert changed.fingerprint["train_labels"] != plain.fingerprint["train_labels"]
+    assert changed.fingerprint["train_images"] == plain.fingerprint["train_images"]

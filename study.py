@@ -323,24 +323,23 @@ def _study_span(results: dict) -> float | None:
 
 
 def write_outputs(results: dict, args, out: Output) -> None:
-    from kit.comparison import Group, plot_groups
+    from kit.comparison import Group, save_groups
     from kit.fsutil import atomic_write_text
-    from kit.plots import save_figure
     if args.images_dir.exists() and not args.images_dir.is_dir():
         raise StudyError(f"--images-dir {Output.path(args.images_dir)} is a file, not a folder; "
                          "choose another")
     args.images_dir.mkdir(parents=True, exist_ok=True)
-    written = 0
+    graphs = []
     for name, title, entries in GRAPHS:
         entries = [e for e in entries if e in results]
         if len(entries) < 2:
             continue
         groups = [Group(f"{e.label} ({len(results[e])} seeds)" if len(results[e]) > 1 else e.label,
                         [r.history() for r in results[e]], runs=results[e]) for e in entries]
-        fig = plot_groups(groups, "test_accuracy",
-                          f"Test accuracy per epoch, mean and range over the seeds\n{title}")
-        save_figure(fig, args.images_dir / name)
-        written += 1
+        graphs.append((save_groups, (groups, "test_accuracy", "Test accuracy per epoch, mean and range "
+                                     f"over the seeds\n{title}", args.images_dir / name)))
+    args.engine.draw(graphs)
+    written = len(graphs)
     atomic_write_text(args.images_dir / "study_results.md", results_table(results, args))
     out.say(f"Wrote {written} graphs and study_results.md to {Output.path(args.images_dir)}")
     best = best_entry(results)

@@ -218,6 +218,12 @@ def is_study_run(relative: Path) -> bool:
         parts[0].startswith("study-")
 
 
+def save_groups(groups: Sequence[Group], metric: str, title: str, path: Path) -> Path:
+    """plot_groups into a PNG at path (atomically); a task for a worker process."""
+    from kit.plots import save_figure
+    return save_figure(plot_groups(groups, metric, title), path)
+
+
 def plot_groups(groups: Sequence[Group], metric: str, title: str,
                 figure: Figure | None = None) -> Figure:
     """One graph of metric per epoch: a plain line for a group of one run, the mean line

@@ -9,6 +9,11 @@ Workers tell the parent nothing while they train: the progress bar reads the com
 epochs from the run folders (the storage every worker shares), so the same code serves
 both engines.
 
+The longest runs are handed out first (study_runs.expected_cost), a worker process keeps
+the decoded MNIST files between its runs (mnist_loader.keep_files), and locally the
+study's graphs are drawn on the same workers at the end (Engine.draw). A local worker that dies breaks
+joblib's whole pool: the runs without a result go to a new one (see _feed_joblib).
+
 Stopping (Ctrl-C, SIGTERM): the parent writes a stop file into the study folder, so a
 job that has not started returns at once; local workers in the middle of a run get
 SIGTERM, which lifecycle handles as train.py does (the epoch in progress is dropped, the
@@ -157,7 +162,9 @@ def run_job(job: Job, study_dir: Path, data_dir: Path | None) -> Result:
             with contextlib.suppress(OSError):
                 mark.parent.mkdir(exist_ok=True)
                 mark.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        import mnist_loader
         from kit import lifecycle
+        mnist_loader.keep_files()  # this worker's next runs read the files no more
         reporter = _StopFileReporter(stop_file)
         if action == "retrain":  # ours, with nothing committed: nothing of value to keep
             import shutil
@@ -190,6 +197,7 @@ class Engine:
         self.jobs = jobs
         self.scheduler = scheduler
         self.client = None
+        self.warm = False  # local worker processes have trained runs here: matplotlib is loaded
 
     def connect(self) -> None:
         if self.scheduler is None:
@@ -257,6 +265,26 @@ class Engine:
                     (study_dir / WORKERS).rmdir()
         return done
 
+    def draw(self, tasks: list[tuple[Callable, tuple]]) -> None:
+        """Run drawing tasks, each (function, arguments) picklable: on the local worker
+        processes when they trained this study's runs (their matplotlib is loaded and the
+        cores are free now: a study's graphs are drawn side by side), else here (cold workers
+        would start slower than one draws; a Dask cluster's workers may not see the images'
+        folder). A worker that dies leaves its graph to be drawn here."""
+        if not self.warm or self.client is not None or len(tasks) < 2:
+            for function, arguments in tasks:
+                function(*arguments)
+            return
+        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+        executor = get_reusable_executor(max_workers=self.jobs)
+        futures = [executor.submit(function, *arguments) for function, arguments in tasks]
+        for (function, arguments), future in zip(tasks, futures):
+            try:
+                future.result()
+            except BrokenProcessPool:
+                function(*arguments)
+
     def _collect(self, feed, results, done, on_result, on_tick, on_note) -> None:
         last_tick = 0.0
         while True:
@@ -322,6 +350,7 @@ class Engine:
         todo = list(jobs)
         deaths: dict[str, int] = {}
         unexplained = 0  # broken pools with no run in them: workers that cannot even start
+        self.warm = True
         while todo:
             alone = [job for job in todo if deaths.get(job.name, 0) > RETRIES]
             batch = alone or todo

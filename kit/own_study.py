@@ -131,7 +131,7 @@ def run_own_study(args, out: Output) -> int:
                     continue
             missing.append(p.label)
         if summaries:
-            write_own_results(summaries, settings, kind, base, folder, out)
+            write_own_results(summaries, settings, kind, base, folder, out, args.engine.draw)
         if failed or missing:
             return out.fail(f"{len(failed)} run(s) did not complete ({', '.join(failed[:5])}"
                             f"{', ...' if len(failed) > 5 else ''}); {len(missing)} configuration(s) "
@@ -139,7 +139,8 @@ def run_own_study(args, out: Output) -> int:
         return 0
 
 
-def write_own_results(summaries, settings, kind: str, base: RunConfig, folder: Path, out: Output) -> None:
+def write_own_results(summaries, settings, kind: str, base: RunConfig, folder: Path, out: Output,
+                      draw=None) -> None:
     from kit.fsutil import atomic_write_text
     from kit.search import format_value as fmt
     from kit.search import ranked, results_csv, results_md, verdicts
@@ -156,7 +157,7 @@ def write_own_results(summaries, settings, kind: str, base: RunConfig, folder: P
                  + (f" on {base.limit} training images" if base.limit else "")
                  + f"; seeds {', '.join(map(str, seeds))}.")
     sentences = verdicts(summaries, settings, kind)
-    graphs = write_graphs(summaries, settings, folder, title)
+    graphs = write_graphs(summaries, settings, folder, title, draw)
     seconds = sum(sum(s.seconds) for s in summaries)
     atomic_write_text(folder / "results.md",
                       results_md(title, base_line, summaries, settings, sentences, graphs, seconds))

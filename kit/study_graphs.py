@@ -123,9 +123,25 @@ def plot_effects(summaries: list[Summary], settings: Sequence[Setting], title: s
     return fig
 
 
-def write_graphs(summaries: list[Summary], settings: Sequence[Setting], folder: Path, title: str) -> list[str]:
-    """curves.png and effects.png in folder; their names."""
+def save_curves(summaries: list[Summary], settings: Sequence[Setting], title: str, path: Path) -> None:
     from kit.plots import save_figure
-    save_figure(plot_curves(summaries, settings, title), folder / "curves.png")
-    save_figure(plot_effects(summaries, settings, title), folder / "effects.png")
+    save_figure(plot_curves(summaries, settings, title), path)
+
+
+def save_effects(summaries: list[Summary], settings: Sequence[Setting], title: str, path: Path) -> None:
+    from kit.plots import save_figure
+    save_figure(plot_effects(summaries, settings, title), path)
+
+
+def write_graphs(summaries: list[Summary], settings: Sequence[Setting], folder: Path, title: str,
+                 draw=None) -> list[str]:
+    """curves.png and effects.png in folder; their names. draw(tasks): how to run the two
+    drawing tasks (Engine.draw: side by side on the study's worker processes); by default here."""
+    tasks = [(save_curves, (summaries, settings, title, folder / "curves.png")),
+             (save_effects, (summaries, settings, title, folder / "effects.png"))]
+    if draw is None:
+        for function, arguments in tasks:
+            function(*arguments)
+    else:
+        draw(tasks)
     return ["curves.png", "effects.png"]

@@ -49,14 +49,29 @@ def plan_run(folder: Path, config: RunConfig, retrain: bool = False,
     return Job(folder.name, config, action)
 
 
+def expected_cost(config: RunConfig, done: int = 0) -> float:
+    """A run's expected time in arbitrary units, to start the longest first: each epoch a
+    fixed part (Python's work per step, the evaluation) and the multiply-adds of its layers
+    (784-64-10's epoch is ~1.9x 784-10's, measured), and the graphs at the end (~3 small epochs).
+    Longest first, the last run to end is a short one: less time with a worker idle."""
+    sizes = config.layer_sizes
+    per_epoch = 40_000 + sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if config.augment:  # shift +9 %, affine +30 % an epoch (benchmarks/README.md)
+        per_epoch *= 1.3 if config.augment == "affine" else 1.1
+    return per_epoch * max(config.epochs - done, 0) + 150_000
+
+
 def train_jobs(jobs: list[Job], study_dir: Path, args, out: Output) -> list[str]:
     """Train the jobs on args.engine (joblib's worker processes, or a Dask cluster), with one
-    progress bar over them all; returns the names of those that did not complete."""
+    progress bar over them all, the longest first; returns the names of those that did not
+    complete."""
     from tqdm import tqdm
 
     from kit.engine import Job as EngineJob
     from kit.engine import committed_epochs
-    work = [EngineJob(job.name, job.config) for job in jobs]
+    left = {job.name: expected_cost(job.config, committed_epochs(study_dir / job.name)) for job in jobs}
+    work = [EngineJob(job.name, job.config)
+            for job in sorted(jobs, key=lambda job: -left[job.name])]
     total = sum(job.config.epochs for job in jobs)
     finished: dict[str, int] = {}
     failed: list[str] = []

@@ -310,7 +310,7 @@ def run(argv: list[str] | None, out: Output) -> int:
     args = parser.parse_args(argv)
     import mnist_loader
     from kit import lifecycle
-    from kit.config import RunConfig, RunError
+    from kit.config import RunConfig, RunError, RunExists
     from kit.record import check_run_name, prepare_output_dir
     from kit.signals import Interrupted, OutputLost
 
@@ -392,6 +392,8 @@ def run(argv: list[str] | None, out: Output) -> int:
                                         reporter=reporter, progress=out.progress_ok())
     except mnist_loader.MnistError as err:
         return out.fail(str(err))
+    except RunExists as err:  # another copy took the name while this one loaded the data
+        return out.fail(str(err), 2)
     except RunError as err:
         return out.fail(str(err))
     except OutputLost as err:  # before the run folder existed (while the data loaded)

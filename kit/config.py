@@ -50,6 +50,10 @@ class RunError(Exception):
     """A run folder that cannot be created, read or continued; the message names the file."""
 
 
+class RunExists(RunError):
+    """The run's name is taken (a usage error, as when train.py finds it before training)."""
+
+
 # ---- the configuration: every choice, its default and its range ----------------------
 
 @dataclass(frozen=True)

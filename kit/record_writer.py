@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.config import Normalization, RunConfig, RunError
+from kit.config import Normalization, RunConfig, RunError, RunExists
 from kit.dynamics import dynamics_text
 from kit.fsutil import (
     RunLock,
@@ -72,7 +72,7 @@ class RunWriter:
         if problem:
             raise RunError(problem)
         run_dir = Path(output_dir) / name
-        exists = RunError(f"a run named {name!r} already exists in {output_dir}; "
+        exists = RunExists(f"a run named {name!r} already exists in {output_dir}; "
                           "choose another --name (earlier runs are never overwritten)")
         if run_dir.exists():
             raise exists

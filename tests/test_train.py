@@ -1164,3 +1164,26 @@ def test_security_no_exec_or_eval_in_product_code():
     bad = [f"{path.name}:{node.lineno}" for path, tree in _trees() for node in ast.walk(tree)
            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval")]
     assert not bad
+
+
+def test_two_copies_racing_for_one_name_one_trains_the_other_exits_2(tmp_path, mnist_dir):
+    """Two train.py with the same --name started at once, or the second a little later (it
+    then finds the name taken before or after loading the data): one trains, the other is
+    refused in one line with exit 2 either way, and the run is whole."""
+    from types import SimpleNamespace
+    for k, delay in enumerate((0.0, 0.0, 0.3, 0.6, 1.0)):
+        out = tmp_path / f"race{k}"
+        args = [sys.executable, str(ROOT / "train.py"), *flags(), *QUICK, "--epochs", "1",
+                "--output-dir", str(out), "--name", "same"]
+        first = subprocess.Popen(args, cwd=ROOT, env=child_env(mnist_dir), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        second = subprocess.Popen(args, cwd=ROOT, env=child_env(mnist_dir), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ended = [SimpleNamespace(returncode=p.wait(timeout=300), stdout=p.stdout.read(),
+                                 stderr=p.stderr.read(), args=args) for p in (first, second)]
+        codes = sorted(p.returncode for p in ended)
+        assert codes == [0, 2], [p.stderr for p in ended]
+        refused = next(p for p in ended if p.returncode == 2)
+        assert_fails(refused, 2, "'same' already exists", "choose another --name")
+        assert Run.load(out / "same").record.status == "completed"
